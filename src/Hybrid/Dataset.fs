@@ -1,0 +1,3 @@
+module Hybrid.Dataset
+
+let placeholder = 0

@@ -1,0 +1,15 @@
+namespace Hybrid
+
+open System
+
+/// Raised for any file Hybrid cannot read: names the file, where in it (line, column, field or
+/// byte offset, when known) and what was expected against what was found.
+type InvalidFileException(file: string, location: string, problem: string) =
+    inherit Exception(
+        if String.IsNullOrEmpty location then sprintf "%s: %s" file problem
+        else sprintf "%s, %s: %s" file location problem
+    )
+
+    member _.File = file
+    member _.Location = location
+    member _.Problem = problem

@@ -1,0 +1,3 @@
+module Hybrid.Model
+
+let placeholder = 0

@@ -1,0 +1,3 @@
+module Hybrid.Safetensors
+
+let placeholder = 0

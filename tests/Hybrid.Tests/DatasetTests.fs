@@ -1,0 +1,5 @@
+module Hybrid.Tests.DatasetTests
+
+open Expecto
+
+let tests = testList "Dataset" []

@@ -1,0 +1,9 @@
+module Hybrid.Tests.Main
+
+open Expecto
+
+let all =
+    testList "Hybrid" [ DatasetTests.tests; SafetensorsTests.tests; ModelTests.tests ]
+
+[<EntryPoint>]
+let main argv = runTestsWithCLIArgs [] argv all

@@ -1,0 +1,5 @@
+module Hybrid.Tests.ModelTests
+
+open Expecto
+
+let tests = testList "Model" []

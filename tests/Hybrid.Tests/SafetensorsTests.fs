@@ -1,0 +1,5 @@
+module Hybrid.Tests.SafetensorsTests
+
+open Expecto
+
+let tests = testList "Safetensors" []
