@@ -1,0 +1,25 @@
+using Hybrid.Engine.Kernels;
+
+namespace Hybrid.Engine.Layers;
+
+/// <summary>
+/// A fully connected layer without its bias: the bias is added by the activation that follows,
+/// fused into its epilogue so A is read and written once. The bias gradient is taken here.
+/// </summary>
+public static class Linear
+{
+    // x: (B, In)  w: (Out, In)  →  y: (B, Out)      y = x·wᵀ
+    public static void Forward(KernelSet k, ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, int batch, int inputs, int outputs) =>
+        k.Products.MultiplyABt(x, w, y, batch, outputs, inputs, accumulate: false);
+
+    // dY: (B, Out)  x: (B, In)  w: (Out, In)  →  dX: (B, In) += dY·w,  dW: (Out, In) += dYᵀ·x,  dB: (Out) += Σ_b dY
+    // (an empty dX means: don't compute the input gradient)
+    public static void Backward(KernelSet k, ReadOnlySpan<float> dY, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
+        Span<float> dX, Span<float> dW, Span<float> dB, int batch, int inputs, int outputs)
+    {
+        k.Products.MultiplyAtB(dY, x, dW, outputs, inputs, batch, accumulate: true);
+        k.Elementwise.AddRowSums(dY, dB, batch);
+        if (!dX.IsEmpty)
+            k.Products.MultiplyAB(dY, w, dX, batch, inputs, outputs, accumulate: true);
+    }
+}

@@ -1,0 +1,44 @@
+namespace Hybrid.Engine.Model;
+
+/// <summary>
+/// Input width D, hidden widths M and L, P classes and the skip kind: everything that fixes the
+/// number and layout of the parameters.
+/// </summary>
+public sealed record NetworkShape
+{
+    public NetworkShape(int d, int m, int l, int p, SkipKind skip = SkipKind.Dense)
+    {
+        Require(d, nameof(d), 1);
+        Require(m, nameof(m), 1);
+        Require(l, nameof(l), 1);
+        Require(p, nameof(p), 2);
+        if (!Enum.IsDefined(skip))
+            throw new ArgumentException($"skip: expected Dense, Diagonal or None, found {(int)skip}", nameof(skip));
+        (D, M, L, P, Skip) = (d, m, l, p, skip);
+    }
+
+    public int D { get; }
+    public int M { get; }
+    public int L { get; }
+    public int P { get; }
+    public SkipKind Skip { get; }
+
+    /// <summary>Columns the diagonal skip connects: the seed's "j ≤ D" read with j ≤ L too.</summary>
+    public int DiagonalWidth => Math.Min(L, D);
+
+    /// <summary>How many numbers the skip holds: L·D (dense), min(L, D) (diagonal) or 0.</summary>
+    public int SkipParameterCount => Skip switch
+    {
+        SkipKind.Dense => L * D,
+        SkipKind.Diagonal => DiagonalWidth,
+        _ => 0,
+    };
+
+    public override string ToString() => $"{D}-{M}-{L}-{P} ({Skip} skip)";
+
+    private static void Require(int value, string name, int minimum)
+    {
+        if (value < minimum)
+            throw new ArgumentOutOfRangeException(name, value, $"{name}: expected a width of at least {minimum}, found {value}");
+    }
+}
