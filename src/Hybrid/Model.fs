@@ -1,3 +1,128 @@
-module Hybrid.Model
+namespace Hybrid
 
-let placeholder = 0
+open Hybrid.Engine.Kernels
+open Hybrid.Engine.Model
+open Hybrid.Engine.Training
+
+/// Everything that decides one training run, as one flat record: each field is a setting a sweep
+/// can vary. The engine's option types are built from it at the boundary.
+type Settings =
+    { M: int
+      L: int
+      Skip: SkipKind
+      Optimizer: OptimizerKind
+      LearningRate: float
+      /// SGD only.
+      Momentum: float
+      /// SGD only; needs a momentum above 0.
+      Nesterov: bool
+      /// Coupled L2 for SGD and Adam, decoupled for AdamW; never on biases.
+      WeightDecay: float
+      Schedule: ScheduleKind
+      WarmupEpochs: int
+      BatchSize: int
+      Epochs: int
+      /// Early stopping on validation loss; None trains every epoch (keeping the best one).
+      Patience: int option
+      Seed: uint64
+      /// Threads for the engine's matrix products; results are bit-identical for every count.
+      Threads: int }
+
+/// A trained network with everything needed to use it elsewhere: its parameters in the engine's
+/// layout, the preprocessing fitted on its training data, its class names, and how it was made.
+type Model =
+    { Shape: NetworkShape
+      Parameters: float32[]
+      ClassNames: string[]
+      Preprocessing: Scaler option
+      Seed: uint64
+      Optimizer: string
+      Epoch: int }
+
+[<RequireQualifiedAccess>]
+module Settings =
+
+    /// Defaults that reach ≥ 96% on digits and ≥ 95% on iris in a few seconds (asserted in the tests).
+    let defaults =
+        { M = 64
+          L = 32
+          Skip = SkipKind.Dense
+          Optimizer = OptimizerKind.Adam
+          LearningRate = 1e-3
+          Momentum = 0.0
+          Nesterov = false
+          WeightDecay = 0.0
+          Schedule = ScheduleKind.Constant
+          WarmupEpochs = 0
+          BatchSize = 32
+          Epochs = 40
+          Patience = Some 10
+          Seed = 0UL
+          Threads = 1 }
+
+    /// The engine's options for these settings.
+    let trainingOptions (s: Settings) =
+        TrainingOptions(
+            Epochs = s.Epochs,
+            BatchSize = s.BatchSize,
+            Seed = s.Seed,
+            Threads = s.Threads,
+            Optimizer =
+                OptimizerSettings(
+                    Kind = s.Optimizer,
+                    LearningRate = float32 s.LearningRate,
+                    Momentum = float32 s.Momentum,
+                    Nesterov = s.Nesterov,
+                    WeightDecay = float32 s.WeightDecay
+                ),
+            Schedule = Schedule(Kind = s.Schedule, WarmupEpochs = s.WarmupEpochs),
+            Patience = Option.toNullable s.Patience
+        )
+
+[<RequireQualifiedAccess>]
+module Model =
+
+    let private labeled (data: Dataset) = LabeledData(data.Features, data.Labels, data.Columns)
+
+    /// Fits standardization on the training part only, trains with early stopping on the
+    /// validation part, and returns the model with the engine's full result (history, stop reason).
+    let fit (settings: Settings) (split: Split) : Model * TrainingResult =
+        let scaler = Standardize.fit split.Train
+        let train, validation = Scaler.apply scaler split.Train, Scaler.apply scaler split.Validation
+        let shape = NetworkShape(train.Columns, settings.M, settings.L, train.ClassNames.Length, settings.Skip)
+        let result = Trainer.Train(shape, labeled train, labeled validation, Settings.trainingOptions settings)
+        let model =
+            { Shape = shape
+              Parameters = result.Parameters
+              ClassNames = train.ClassNames
+              Preprocessing = Some scaler
+              Seed = settings.Seed
+              Optimizer = string settings.Optimizer
+              Epoch = result.KeptEpoch }
+        model, result
+
+    let private withNetwork (model: Model) capacity (use': Network -> 'a) =
+        use kernels = KernelSet.Fast 1
+        let network = Network(model.Shape, kernels, capacity)
+        model.Parameters.CopyTo(network.Parameters, 0)
+        use' network
+
+    let private prepared (model: Model) (data: Dataset) =
+        model.Preprocessing |> Option.fold (fun d scaler -> Scaler.apply scaler d) data
+
+    /// (rows, P) class probabilities, with the model's own preprocessing applied first.
+    let probabilities (model: Model) (data: Dataset) : float32[] =
+        let input = prepared model data
+        withNetwork model 256 (fun network -> Evaluation.PredictProbabilities(network, input.Features, input.Rows))
+
+    /// The most probable class of every row.
+    let predict (model: Model) (data: Dataset) : int[] =
+        let p = model.Shape.P
+        probabilities model data |> Array.chunkBySize p |> Array.map (fun row -> Evaluation.ArgMax(row))
+
+    /// Mean cross-entropy and accuracy on labelled data, with the model's preprocessing.
+    let evaluate (model: Model) (data: Dataset) : float * float =
+        let input = prepared model data
+        withNetwork model 256 (fun network ->
+            let struct (loss, accuracy) = Evaluation.Evaluate(network, labeled input)
+            loss, accuracy)
