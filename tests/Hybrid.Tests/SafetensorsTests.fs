@@ -2,9 +2,8 @@ module Hybrid.Tests.SafetensorsTests
 
 open System
 open System.Buffers.Binary
-open System.ComponentModel
-open System.Diagnostics
 open System.IO
+open System.Diagnostics
 open System.Text
 open System.Text.Json
 open Expecto
@@ -462,19 +461,6 @@ assert covered == len(data), 'tensors do not cover the data buffer'
 print(json.dumps(out))
 """
 
-let private runPython (args: string list) =
-    let info = ProcessStartInfo("python3", RedirectStandardOutput = true, RedirectStandardError = true)
-    args |> List.iter info.ArgumentList.Add
-
-    try
-        use python = Process.Start info |> nonNull
-        let output = python.StandardOutput.ReadToEndAsync()
-        let errors = python.StandardError.ReadToEnd()
-        python.WaitForExit()
-        Some(python.ExitCode, output.Result, errors)
-    with :? Win32Exception ->
-        None
-
 /// The checkpoint as NumPy saw it, parsed back from the script's JSON.
 let private ofNumpyJson (json: string) =
     use document = JsonDocument.Parse json
@@ -503,17 +489,12 @@ let private ofNumpyJson (json: string) =
 let private numpyTests =
     testList "numpy" [
         testCase "a NumPy reader using only json, struct and numpy sees the same tensors" <| fun () ->
-            match runPython [ "-c"; "import numpy" ] with
-            | Some(0, _, _) ->
+            Python.withNumpy (fun () ->
                 withTempDir (fun dir ->
                     let path = Path.Combine(dir, "model.safetensors")
                     write path sample
-
-                    match runPython [ "-c"; numpyReader; path ] with
-                    | Some(0, output, _) -> Expect.equal (ofNumpyJson output) (normalized sample) "same checkpoint"
-                    | Some(code, _, errors) -> failtestf "the NumPy reader exited with %d: %s" code errors
-                    | None -> failtest "python3 disappeared")
-            | _ -> skiptest "python3 with numpy is not available on this machine; NumPy cross-check skipped"
+                    let output = Python.output [ "-c"; numpyReader; path ]
+                    Expect.equal (ofNumpyJson output) (normalized sample) "same checkpoint"))
     ]
 
 let tests =

@@ -1,0 +1,36 @@
+/// Runs Debian's Python (where CI installs python3-numpy) for the cross-checks with NumPy: a
+/// Hybrid file must open in the tools the rest of the ML world uses.
+module Hybrid.Tests.Python
+
+open System.ComponentModel
+open System.Diagnostics
+open Expecto
+
+/// Debian's interpreter, not whichever python3 comes first on PATH: that is where python3-numpy lives.
+let interpreter = "/usr/bin/python3"
+
+/// Runs the interpreter with arguments; None when it cannot be started at all.
+let run (args: string list) =
+    let info = ProcessStartInfo(interpreter, RedirectStandardOutput = true, RedirectStandardError = true)
+    args |> List.iter info.ArgumentList.Add
+    try
+        use python = Process.Start info |> nonNull
+        let output = python.StandardOutput.ReadToEndAsync()
+        let errors = python.StandardError.ReadToEnd()
+        python.WaitForExit()
+        Some(python.ExitCode, output.Result, errors)
+    with :? Win32Exception ->
+        None
+
+/// Runs the test body when NumPy is importable, and skips with a reason otherwise.
+let withNumpy (body: unit -> unit) =
+    match run [ "-c"; "import numpy" ] with
+    | Some(0, _, _) -> body ()
+    | _ -> skiptest (sprintf "%s with numpy is not available (CI installs python3-numpy); NumPy cross-check skipped" interpreter)
+
+/// Runs a script and returns its standard output, failing the test on a non-zero exit.
+let output (args: string list) =
+    match run args with
+    | Some(0, output, _) -> output
+    | Some(code, _, errors) -> failtestf "%s exited with %d: %s" interpreter code errors
+    | None -> failtestf "%s could not be started" interpreter
