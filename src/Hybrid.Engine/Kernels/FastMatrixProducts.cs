@@ -1,41 +1,174 @@
+using System.Runtime.CompilerServices;
+
 namespace Hybrid.Engine.Kernels;
 
-
-
-/// <summary>Temporary naive products until the packed kernels land.</summary>
-public sealed class FastMatrixProducts(int threads) : IMatrixProducts
+/// <summary>
+/// Packed, register-blocked products (see <see cref="PackedGemm"/>) shared between the threads of a
+/// <see cref="WorkerPool"/>. C is cut into one rectangle per thread along m or n at tile boundaries,
+/// never along k, so every thread count gives the same bits. Pack buffers are kept between calls and
+/// only grow, so a steady stream of products allocates nothing. Not safe for concurrent calls.
+/// </summary>
+public sealed unsafe class FastMatrixProducts : IMatrixProducts, IDisposable
 {
-    public int Threads { get; } = threads;
+    // Below this many multiply-adds a fork/join round trip (~0.5 µs) costs more than a second core saves.
+    private const long ParallelThreshold = 1L << 17;
+
+    private readonly WorkerPool _pool;
+    private readonly bool _ownsPool;
+    private readonly bool _wide;
+    private readonly Workspace[] _workspaces;
+
+    /// <summary>Owns a pool of <paramref name="threads"/> threads, disposed with this instance.</summary>
+    public FastMatrixProducts(int threads)
+        : this(new WorkerPool(threads), ownsPool: true, PackedGemm.WideByDefault)
+    {
+    }
+
+    /// <summary>Shares <paramref name="pool"/>, which the caller keeps and disposes.</summary>
+    public FastMatrixProducts(WorkerPool pool)
+        : this(pool, ownsPool: false, PackedGemm.WideByDefault)
+    {
+    }
+
+    /// <summary><paramref name="wide"/> false forces the 256-bit kernel, so tests reach it on any CPU.</summary>
+    internal FastMatrixProducts(WorkerPool pool, bool ownsPool, bool wide)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        _pool = pool;
+        _ownsPool = ownsPool;
+        _wide = wide;
+        _workspaces = new Workspace[pool.Threads];
+        for (var i = 0; i < _workspaces.Length; i++) _workspaces[i] = new Workspace();
+    }
+
+    public int Threads => _pool.Threads;
+
+    // a: (m, k)  b: (n, k)  →  c: (m, n)      c = a·bᵀ
     public void MultiplyABt(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, bool accumulate)
     {
-        for (var i = 0; i < m; i++)
-            for (var j = 0; j < n; j++)
-            {
-                var sum = 0f;
-                for (var p = 0; p < k; p++) sum += a[i * k + p] * b[j * k + p];
-                c[i * n + j] = accumulate ? c[i * n + j] + sum : sum;
-            }
+        ProductArguments.Validate(a.Length, (m, k), b.Length, (n, k), c.Length, m, n, k);
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            Multiply(new GemmOperands(pa, OperandLayout.RowsAlongK, pb, OperandLayout.RowsAlongK, pc, m, n, k, accumulate));
+        }
     }
 
+    // a: (k, m)  b: (k, n)  →  c: (m, n)      c = aᵀ·b
     public void MultiplyAtB(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, bool accumulate)
     {
-        for (var i = 0; i < m; i++)
-            for (var j = 0; j < n; j++)
-            {
-                var sum = 0f;
-                for (var p = 0; p < k; p++) sum += a[p * m + i] * b[p * n + j];
-                c[i * n + j] = accumulate ? c[i * n + j] + sum : sum;
-            }
+        ProductArguments.Validate(a.Length, (k, m), b.Length, (k, n), c.Length, m, n, k);
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            Multiply(new GemmOperands(pa, OperandLayout.RowsAcrossK, pb, OperandLayout.RowsAcrossK, pc, m, n, k, accumulate));
+        }
     }
 
+    // a: (m, k)  b: (k, n)  →  c: (m, n)      c = a·b
     public void MultiplyAB(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, bool accumulate)
     {
-        for (var i = 0; i < m; i++)
-            for (var j = 0; j < n; j++)
+        ProductArguments.Validate(a.Length, (m, k), b.Length, (k, n), c.Length, m, n, k);
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            Multiply(new GemmOperands(pa, OperandLayout.RowsAlongK, pb, OperandLayout.RowsAcrossK, pc, m, n, k, accumulate));
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_ownsPool) _pool.Dispose();
+    }
+
+    private void Multiply(in GemmOperands op)
+    {
+        if (op.M == 0 || op.N == 0) return;
+        if (op.K == 0)
+        {
+            if (!op.Accumulate) PackedGemm.Clear(op, 0, op.M, 0, op.N);
+            return;
+        }
+
+        var job = new GemmJob(op, _workspaces, _wide, Split(op));
+        var kc = PackedGemm.KBlocks(op.K, _wide).Kc;
+        for (var part = 0; part < job.Parts; part++)
+        {
+            var (i0, i1, j0, j1) = job.Range(part);
+            _workspaces[part].Reserve(PackedGemm.WorkspaceFloats(i1 - i0, j1 - j0, kc));
+        }
+
+        _pool.Run(ref job, job.Parts);
+    }
+
+    private (bool AlongN, int Parts) Split(in GemmOperands op)
+    {
+        var tilesM = (op.M + MicroKernel.Rows - 1) / MicroKernel.Rows;
+        var tilesN = (op.N + MicroKernel.Cols - 1) / MicroKernel.Cols;
+        if (_pool.Threads == 1 || (long)op.M * op.N * op.K < ParallelThreshold) return (true, 1);
+
+        // Every thread packs all of the operand that is not split, so split the one whose other
+        // operand is cheaper to pack twice, if it has enough tiles to go round.
+        var alongN = op.M <= op.N ? tilesN >= 2 : tilesM < 2;
+        return (alongN, Math.Min(_pool.Threads, alongN ? tilesN : tilesM));
+    }
+
+    private readonly struct GemmJob : IParallelJob
+    {
+        private readonly GemmOperands _op;
+        private readonly Workspace[] _workspaces;
+        private readonly bool _wide;
+        private readonly bool _alongN;
+
+        public GemmJob(in GemmOperands op, Workspace[] workspaces, bool wide, (bool AlongN, int Parts) split)
+        {
+            _op = op;
+            _workspaces = workspaces;
+            _wide = wide;
+            (_alongN, Parts) = split;
+        }
+
+        public int Parts { get; }
+
+        public void Execute(int part)
+        {
+            var (i0, i1, j0, j1) = Range(part);
+            PackedGemm.Run(_op, i0, i1, j0, j1, _workspaces[part].Pointer, _wide);
+        }
+
+        /// <summary>Part <paramref name="part"/>'s rectangle of C, cut at whole tiles.</summary>
+        public (int I0, int I1, int J0, int J1) Range(int part)
+        {
+            if (_alongN)
             {
-                var sum = 0f;
-                for (var p = 0; p < k; p++) sum += a[i * k + p] * b[p * n + j];
-                c[i * n + j] = accumulate ? c[i * n + j] + sum : sum;
+                var (j0, j1) = Cut(_op.N, MicroKernel.Cols, part);
+                return (0, _op.M, j0, j1);
             }
+
+            var (i0, i1) = Cut(_op.M, MicroKernel.Rows, part);
+            return (i0, i1, 0, _op.N);
+        }
+
+        private (int Start, int End) Cut(int length, int tile, int part)
+        {
+            var tiles = (length + tile - 1) / tile;
+            var start = (int)((long)tiles * part / Parts) * tile;
+            var end = (int)((long)tiles * (part + 1) / Parts) * tile;
+            return (start, Math.Min(end, length));
+        }
+    }
+
+    /// <summary>One worker's pack buffers: pinned, 64-byte aligned, grown only for a larger problem.</summary>
+    private sealed class Workspace
+    {
+        private const int Alignment = 64;
+        private float[] _buffer = [];
+
+        public float* Pointer { get; private set; }
+
+        public void Reserve(long floats)
+        {
+            if (floats + Alignment / sizeof(float) <= _buffer.Length) return;
+            _buffer = GC.AllocateUninitializedArray<float>(checked((int)floats + Alignment / sizeof(float)), pinned: true);
+            var address = (nint)Unsafe.AsPointer(ref _buffer[0]);
+            Pointer = (float*)((address + Alignment - 1) & ~(nint)(Alignment - 1));
+        }
     }
 }

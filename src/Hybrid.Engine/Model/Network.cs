@@ -11,6 +11,7 @@ namespace Hybrid.Engine.Model;
 public sealed class Network
 {
     private readonly KernelSet _k;
+    private readonly Range[] _weights;
 
     /// <param name="l2">coupled L2 weight decay λ on every weight (the skip included, no bias); 0 for none</param>
     public Network(NetworkShape shape, KernelSet kernels, int capacity, float l2 = 0f)
@@ -28,6 +29,7 @@ public sealed class Network
         Activations = new Activations(shape, capacity);
         L2 = l2;
         _k = kernels;
+        _weights = [.. Layout.Weights];
     }
 
     public NetworkShape Shape { get; }
@@ -107,7 +109,7 @@ public sealed class Network
     {
         if (L2 == 0f) return 0.0;
         var sum = 0.0;
-        foreach (var range in Layout.Weights)
+        foreach (var range in _weights)
             foreach (var w in Parameters.AsSpan(range))
                 sum += (double)w * w;
         return 0.5 * L2 * sum;
@@ -116,7 +118,7 @@ public sealed class Network
     private void AddWeightPenaltyGradient()
     {
         if (L2 == 0f) return;
-        foreach (var range in Layout.Weights)
+        foreach (var range in _weights)
             _k.Elementwise.AddScaled(Gradients.AsSpan(range), Parameters.AsSpan(range), L2);
     }
 }

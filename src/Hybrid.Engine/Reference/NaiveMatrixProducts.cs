@@ -2,39 +2,57 @@ using Hybrid.Engine.Kernels;
 
 namespace Hybrid.Engine.Reference;
 
-/// <summary>Temporary naive products until the packed kernels land.</summary>
+/// <summary>
+/// The obviously right triple loops, summing in float in natural k order: the slow twin that the
+/// same contract tests run against.
+/// </summary>
 public sealed class NaiveMatrixProducts : IMatrixProducts
 {
+    // a: (m, k)  b: (n, k)  →  c: (m, n)      c = a·bᵀ
     public void MultiplyABt(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, bool accumulate)
     {
+        ProductArguments.Validate(a.Length, (m, k), b.Length, (n, k), c.Length, m, n, k);
         for (var i = 0; i < m; i++)
+        {
             for (var j = 0; j < n; j++)
             {
                 var sum = 0f;
                 for (var p = 0; p < k; p++) sum += a[i * k + p] * b[j * k + p];
-                c[i * n + j] = accumulate ? c[i * n + j] + sum : sum;
+                Store(c, i * n + j, sum, accumulate);
             }
+        }
     }
 
+    // a: (k, m)  b: (k, n)  →  c: (m, n)      c = aᵀ·b
     public void MultiplyAtB(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, bool accumulate)
     {
+        ProductArguments.Validate(a.Length, (k, m), b.Length, (k, n), c.Length, m, n, k);
         for (var i = 0; i < m; i++)
+        {
             for (var j = 0; j < n; j++)
             {
                 var sum = 0f;
                 for (var p = 0; p < k; p++) sum += a[p * m + i] * b[p * n + j];
-                c[i * n + j] = accumulate ? c[i * n + j] + sum : sum;
+                Store(c, i * n + j, sum, accumulate);
             }
+        }
     }
 
+    // a: (m, k)  b: (k, n)  →  c: (m, n)      c = a·b
     public void MultiplyAB(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, bool accumulate)
     {
+        ProductArguments.Validate(a.Length, (m, k), b.Length, (k, n), c.Length, m, n, k);
         for (var i = 0; i < m; i++)
+        {
             for (var j = 0; j < n; j++)
             {
                 var sum = 0f;
                 for (var p = 0; p < k; p++) sum += a[i * k + p] * b[p * n + j];
-                c[i * n + j] = accumulate ? c[i * n + j] + sum : sum;
+                Store(c, i * n + j, sum, accumulate);
             }
+        }
     }
+
+    private static void Store(Span<float> c, int index, float sum, bool accumulate) =>
+        c[index] = accumulate ? c[index] + sum : sum;
 }

@@ -10,13 +10,14 @@ namespace Hybrid.Engine.Training;
 public sealed class Optimizer
 {
     private readonly OptimizerSettings _settings;
-    private readonly ParameterLayout _layout;
+    private readonly (Range Range, bool IsWeight)[] _tensors;
     private readonly IElementwiseKernels _k;
 
     public Optimizer(OptimizerSettings settings, ParameterLayout layout, IElementwiseKernels kernels)
     {
         settings.Check();
-        (_settings, _layout, _k) = (settings, layout, kernels);
+        (_settings, _k) = (settings, kernels);
+        _tensors = [.. layout.Tensors.Select(t => (t.Range, layout.Weights.Contains(t.Range)))];
         First = new float[layout.Count];
         Second = settings.Kind == OptimizerKind.Sgd ? [] : new float[layout.Count];
     }
@@ -39,17 +40,17 @@ public sealed class Optimizer
         if (_settings.Kind == OptimizerKind.Sgd)
             _k.SgdStep(parameters, gradients, First, learningRate, _settings.Momentum, _settings.Nesterov);
         else
-            foreach (var (_, range, _) in _layout.Tensors)
-                AdamStep(parameters[range], gradients[range], range, learningRate);
+            foreach (var (range, isWeight) in _tensors)
+                AdamStep(parameters[range], gradients[range], range, isWeight, learningRate);
     }
 
-    private void AdamStep(Span<float> p, ReadOnlySpan<float> g, Range range, float learningRate)
+    // The bias corrections 1 − βᵗ are taken in double, as PyTorch does: in float, 1 − 0.999² is off by 7e-6.
+    private void AdamStep(Span<float> p, ReadOnlySpan<float> g, Range range, bool isWeight, float learningRate)
     {
         var s = _settings;
-        var isWeight = _layout.Weights.Contains(range);
         var decay = s.Kind == OptimizerKind.AdamW && isWeight ? s.WeightDecay : 0f;
         var c = new AdamCoefficients(learningRate, s.Beta1, s.Beta2, s.Epsilon,
-            1f - MathF.Pow(s.Beta1, Steps), 1f - MathF.Pow(s.Beta2, Steps), decay);
+            (float)(1.0 - Math.Pow(s.Beta1, Steps)), (float)(1.0 - Math.Pow(s.Beta2, Steps)), decay);
         _k.AdamStep(p, g, First.AsSpan(range), Second.AsSpan(range), c);
     }
 }

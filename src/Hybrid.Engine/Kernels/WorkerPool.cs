@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+
+namespace Hybrid.Engine.Kernels;
+
+/// <summary>
+/// The caller plus <c>threads − 1</c> persistent helper threads that share the parts of one job.
+/// Helpers spin briefly after each job, so back-to-back jobs (the products of one training step)
+/// fork and join in well under a microsecond, then park so an idle pool costs nothing.
+/// A call allocates nothing: the job is a struct reached through a pointer to the caller's stack.
+/// </summary>
+public sealed unsafe class WorkerPool : IDisposable
+{
+    // Long enough to bridge the element-wise work between two products, short enough not to
+    // hold a core hostage when training pauses.
+    private static readonly long SpinTicks = Stopwatch.Frequency / 5_000;
+
+    private readonly Helper[] _helpers;
+
+    // High 32 bits: the job's generation; low 32 bits: the next unclaimed part. Claiming a part is
+    // one compare-exchange that also proves the job it belongs to is still running.
+    private long _state;
+    private int _generation;
+    private int _parts;
+    private int _completed;
+    private void* _job;
+    private delegate*<void*, int, void> _invoke;
+    private Exception? _failure;
+    private int _busy;
+    private volatile bool _disposed;
+
+    public WorkerPool(int threads)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        Threads = threads;
+        _helpers = new Helper[threads - 1];
+        for (var i = 0; i < _helpers.Length; i++)
+        {
+            var helper = new Helper();
+            helper.Thread = new Thread(HelperLoop) { IsBackground = true, Name = $"Hybrid worker {i + 1}" };
+            _helpers[i] = helper;
+            helper.Thread.Start(helper);
+        }
+    }
+
+    /// <summary>The caller plus the helper threads.</summary>
+    public int Threads { get; }
+
+    /// <summary>
+    /// Runs <c>job.Execute(part)</c> for every part in [0, parts) on the caller and the helpers and
+    /// returns when all are done. The first exception thrown by a part is rethrown here. Changes the
+    /// parts make to the job's own fields are copied back into <paramref name="job"/>. A nested or
+    /// concurrent call runs its parts on the calling thread alone.
+    /// </summary>
+    public void Run<TJob>(ref TJob job, int parts) where TJob : struct, IParallelJob
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentOutOfRangeException.ThrowIfNegative(parts);
+        if (parts <= 1 || _helpers.Length == 0 || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+        {
+            for (var part = 0; part < parts; part++) job.Execute(part);
+            return;
+        }
+
+        try
+        {
+            // A local copy lives on this frame until every part has finished, so helpers may reach
+            // it through a raw pointer; the caller's ref might point into the movable heap.
+            var local = job;
+            _job = Unsafe.AsPointer(ref local);
+            _invoke = &Invoke<TJob>;
+            _parts = parts;
+            _completed = 0;
+            _failure = null;
+            var generation = unchecked(++_generation);
+            Interlocked.Exchange(ref _state, (long)generation << 32);
+            foreach (var helper in _helpers)
+            {
+                if (Interlocked.Exchange(ref helper.Parked, 0) == 1) helper.Signal.Release();
+            }
+
+            RunParts(generation);
+            var spin = default(SpinWait);
+            while (Volatile.Read(ref _completed) < parts) spin.SpinOnce(sleep1Threshold: -1);
+            job = local;
+            _job = null;
+            if (_failure is { } failure)
+            {
+                _failure = null;
+                ExceptionDispatchInfo.Throw(failure);
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _busy, 0);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Interlocked.Exchange(ref _state, (long)unchecked(++_generation) << 32);
+        foreach (var helper in _helpers) helper.Signal.Release();
+        foreach (var helper in _helpers)
+        {
+            helper.Thread!.Join();
+            helper.Signal.Dispose();
+        }
+    }
+
+    private static void Invoke<TJob>(void* job, int part) where TJob : struct, IParallelJob =>
+        Unsafe.AsRef<TJob>(job).Execute(part);
+
+    private void RunParts(int generation)
+    {
+        while (true)
+        {
+            var state = Volatile.Read(ref _state);
+            if ((int)(state >> 32) != generation || (int)state >= _parts) return;
+            if (Interlocked.CompareExchange(ref _state, state + 1, state) != state) continue;
+            try
+            {
+                _invoke(_job, (int)state);
+            }
+#pragma warning disable CA1031 // Any exception from a part must reach the caller, not end the thread.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                Interlocked.CompareExchange(ref _failure, e, null);
+            }
+            finally
+            {
+                Interlocked.Increment(ref _completed);
+            }
+        }
+    }
+
+    private void HelperLoop(object? state)
+    {
+        var helper = (Helper)state!;
+        var seen = 0;
+        while (true)
+        {
+            var generation = WaitForNewGeneration(helper, seen);
+            if (_disposed) return;
+            seen = generation;
+            RunParts(generation);
+        }
+    }
+
+    private int WaitForNewGeneration(Helper helper, int seen)
+    {
+        var deadline = Stopwatch.GetTimestamp() + SpinTicks;
+        while (true)
+        {
+            var generation = (int)(Volatile.Read(ref _state) >> 32);
+            if (generation != seen || _disposed) return generation;
+            if (Stopwatch.GetTimestamp() < deadline)
+            {
+                Thread.SpinWait(8);
+                continue;
+            }
+
+            // Announce the park before the last look, and Run bumps the generation before it looks
+            // for parked helpers: one of the two always sees the other, so no wake-up is lost.
+            // A surplus release only makes a later Wait return early, and the loop looks again.
+            Interlocked.Exchange(ref helper.Parked, 1);
+            generation = (int)(Volatile.Read(ref _state) >> 32);
+            if (generation != seen || _disposed)
+            {
+                Volatile.Write(ref helper.Parked, 0);
+                return generation;
+            }
+
+            helper.Signal.Wait();
+            deadline = Stopwatch.GetTimestamp() + SpinTicks;
+        }
+    }
+
+    private sealed class Helper
+    {
+        public readonly SemaphoreSlim Signal = new(0);
+        public Thread? Thread;
+        public int Parked;
+    }
+}
