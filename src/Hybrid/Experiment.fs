@@ -1,0 +1,138 @@
+namespace Hybrid
+
+open System
+open System.Globalization
+open System.Reflection
+open System.Text
+open Hybrid.Engine.Model
+open Hybrid.Engine.Training
+
+/// A sweep's data: a name for the records, and the split every trial trains, validates and tests on.
+type Data = { Name: string; Split: Split }
+
+/// A hyperparameter sweep as a plain value: it can be expanded, counted, filtered, hashed and
+/// printed without training anything.
+type Sweep =
+    { Name: string
+      Data: Data
+      /// The settings every trial starts from; the space overrides some of them.
+      Base: Settings
+      Space: Space
+      Strategy: Strategy
+      /// Every configuration runs once per seed: results without spread are not research.
+      Seeds: uint64 list
+      /// Named conditions a configuration must meet to be run; the names enter the definition's hash.
+      Only: (string * (Settings -> bool)) list
+      Notes: string }
+
+/// One configuration under one seed: the unit that is run, stored, resumed and verified.
+type Trial =
+    { /// The configuration's position in the expansion (shared by its seeds).
+      Configuration: int
+      Values: (Setting * Value) list
+      Seed: uint64
+      Settings: Settings
+      /// Hash of the settings, the dataset, the engine version and the seed: a trial with this key
+      /// has been run already if the store has it.
+      Key: string }
+
+type Status =
+    | Completed
+    | Diverged
+    | Failed
+
+/// What one trial produced. Validation figures are at the kept epoch (the best validation loss).
+type TrialResult =
+    { Trial: Trial
+      Status: Status
+      /// Why a trial diverged or failed; empty when it completed.
+      Reason: string
+      History: EpochMetrics list
+      Stop: StopReason
+      KeptEpoch: int
+      ValidationLoss: float
+      ValidationAccuracy: float
+      TestLoss: float
+      TestAccuracy: float
+      Seconds: float }
+
+[<RequireQualifiedAccess>]
+module Engine =
+
+    /// The engine's version: it enters every trial's key, so a new engine never reuses old results.
+    let version =
+        let assembly = typeof<Network>.Assembly
+        match assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>() with
+        | null -> string (assembly.GetName().Version)
+        | attribute -> attribute.InformationalVersion
+
+[<RequireQualifiedAccess>]
+module Data =
+
+    /// One hash over the three parts, so a different split is different data.
+    let hash (data: Data) =
+        [ data.Split.Train; data.Split.Validation; data.Split.Test ] |> List.map Dataset.hash |> String.concat ":" |> Hashing.sha256
+
+[<RequireQualifiedAccess>]
+module Sweep =
+
+    let private invariant (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
+
+    /// Every field of the settings in a fixed textual form: the canonical encoding keys are hashed from.
+    let describe (s: Settings) =
+        sprintf
+            "M=%d;L=%d;skip=%O;optimizer=%O;lr=%s;momentum=%s;nesterov=%b;decay=%s;schedule=%O;warmup=%d;batch=%d;epochs=%d;patience=%s;seed=%d;threads=%d"
+            s.M s.L s.Skip s.Optimizer (invariant s.LearningRate) (invariant s.Momentum) s.Nesterov (invariant s.WeightDecay)
+            s.Schedule s.WarmupEpochs s.BatchSize s.Epochs (s.Patience |> Option.map string |> Option.defaultValue "none") s.Seed s.Threads
+
+    /// Threads change speed, never results (the engine is bit-identical across thread counts), so they stay out of the key.
+    let trialKey (dataHash: string) (settings: Settings) =
+        Hashing.sha256 (sprintf "%s|%s|%s" (describe { settings with Threads = 1 }) dataHash Engine.version)
+
+    let private configurations (sweep: Sweep) =
+        Space.points sweep.Strategy sweep.Space
+        |> List.map (fun values -> values, values |> List.fold (fun s (setting, value) -> Setting.apply setting value s) sweep.Base)
+        |> List.filter (fun (_, settings) -> sweep.Only |> List.forall (fun (_, keep) -> keep settings))
+
+    /// Every trial: each configuration of the space (in the strategy's order) under each seed.
+    let expand (sweep: Sweep) : Trial list =
+        if sweep.Seeds.IsEmpty then invalidArg (nameof sweep) "a sweep needs at least one seed"
+        let dataHash = Data.hash sweep.Data
+        configurations sweep
+        |> List.mapi (fun i (values, settings) ->
+            sweep.Seeds
+            |> List.map (fun seed ->
+                let seeded = { settings with Seed = seed }
+                { Configuration = i; Values = values; Seed = seed; Settings = seeded; Key = trialKey dataHash seeded }))
+        |> List.concat
+
+    let count (sweep: Sweep) = expand sweep |> List.length
+
+    /// Keeps only the configurations that meet a named condition.
+    let only (name: string) (keep: Settings -> bool) (sweep: Sweep) = { sweep with Only = sweep.Only @ [ name, keep ] }
+
+    /// Hash of everything that decides which trials a sweep runs: two different sweeps under one
+    /// name are told apart by it.
+    let definitionHash (sweep: Sweep) =
+        let text =
+            String.concat
+                "\n"
+                [ yield describe sweep.Base
+                  yield sprintf "%A" sweep.Space
+                  yield sprintf "%A" sweep.Strategy
+                  yield sweep.Seeds |> List.map string |> String.concat ","
+                  yield! sweep.Only |> List.map fst
+                  yield Data.hash sweep.Data ]
+        Hashing.sha256 text
+
+    /// The expansion as a table, one line per configuration, without training anything.
+    let print (sweep: Sweep) =
+        let trials = expand sweep
+        let configurations = trials |> List.distinctBy _.Configuration
+        let text = StringBuilder()
+        let line (s: string) = text.AppendLine s |> ignore
+        line (sprintf "sweep '%s': %d configurations × %d seeds = %d trials on %s" sweep.Name configurations.Length sweep.Seeds.Length trials.Length sweep.Data.Name)
+        for t in configurations do
+            let values = t.Values |> List.map (fun (s, v) -> sprintf "%s=%s" (Setting.name s) (Value.format v)) |> String.concat ", "
+            line (sprintf "  #%-4d %s" t.Configuration values)
+        text.ToString()

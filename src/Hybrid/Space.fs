@@ -1,0 +1,228 @@
+namespace Hybrid
+
+open System
+open System.Globalization
+open Hybrid.Engine.Model
+open Hybrid.Engine.Training
+
+/// A training setting a sweep can vary: a closed set, so adding one without handling it everywhere
+/// fails the build.
+type Setting =
+    | M
+    | L
+    | Skip
+    | Optimizer
+    | LearningRate
+    | Momentum
+    | WeightDecay
+    | Schedule
+    | WarmupEpochs
+    | BatchSize
+    | Epochs
+
+/// One value of a setting.
+type Value =
+    | Int of int
+    | Float of float
+    | SkipValue of SkipKind
+    | OptimizerValue of OptimizerKind
+    | ScheduleValue of ScheduleKind
+
+/// The values a setting ranges over. Ranges are inclusive.
+type Domain =
+    | Choice of Value list
+    | IntRange of low: int * high: int
+    | FloatRange of low: float * high: float
+    /// Log-uniform: equal shares of each decade, as learning rates want.
+    | LogRange of low: float * high: float
+
+/// A search space: which settings vary, over what.
+type Space = (Setting * Domain) list
+
+/// How a space becomes points.
+type Strategy =
+    /// Every combination; each continuous range contributes `steps` evenly spaced values (log-spaced for LogRange).
+    | Grid of steps: int
+    /// `count` independent draws from a seeded generator.
+    | Random of count: int * seed: uint64
+    /// The first `count` points of the Sobol sequence (after the origin): they fill the space more evenly than random draws.
+    | Sobol of count: int
+
+[<RequireQualifiedAccess>]
+module Value =
+
+    let format (value: Value) =
+        match value with
+        | Int i -> string i
+        | Float f -> f.ToString("G6", CultureInfo.InvariantCulture)
+        | SkipValue s -> string s
+        | OptimizerValue o -> string o
+        | ScheduleValue s -> string s
+
+[<RequireQualifiedAccess>]
+module Setting =
+
+    let name (setting: Setting) =
+        match setting with
+        | M -> "M"
+        | L -> "L"
+        | Skip -> "skip"
+        | Optimizer -> "optimizer"
+        | LearningRate -> "learning rate"
+        | Momentum -> "momentum"
+        | WeightDecay -> "weight decay"
+        | Schedule -> "schedule"
+        | WarmupEpochs -> "warm-up epochs"
+        | BatchSize -> "batch size"
+        | Epochs -> "epochs"
+
+    let private mismatch setting (value: Value) : 'a =
+        invalidArg (nameof value) (sprintf "setting '%s' cannot take the value %s" (name setting) (Value.format value))
+
+    /// The settings with one setting changed; a value of the wrong kind is refused, naming both.
+    let apply (setting: Setting) (value: Value) (s: Settings) : Settings =
+        match setting, value with
+        | M, Int i -> { s with M = i }
+        | L, Int i -> { s with L = i }
+        | Skip, SkipValue k -> { s with Skip = k }
+        | Optimizer, OptimizerValue o -> { s with Optimizer = o }
+        | LearningRate, Float f -> { s with LearningRate = f }
+        | Momentum, Float f -> { s with Momentum = f }
+        | WeightDecay, Float f -> { s with WeightDecay = f }
+        | Schedule, ScheduleValue k -> { s with Schedule = k }
+        | WarmupEpochs, Int i -> { s with WarmupEpochs = i }
+        | BatchSize, Int i -> { s with BatchSize = i }
+        | Epochs, Int i -> { s with Epochs = i }
+        | _ -> mismatch setting value
+
+    /// The setting's value in the given settings, so every trial can show all of them.
+    let read (setting: Setting) (s: Settings) : Value =
+        match setting with
+        | M -> Int s.M
+        | L -> Int s.L
+        | Skip -> SkipValue s.Skip
+        | Optimizer -> OptimizerValue s.Optimizer
+        | LearningRate -> Float s.LearningRate
+        | Momentum -> Float s.Momentum
+        | WeightDecay -> Float s.WeightDecay
+        | Schedule -> ScheduleValue s.Schedule
+        | WarmupEpochs -> Int s.WarmupEpochs
+        | BatchSize -> Int s.BatchSize
+        | Epochs -> Int s.Epochs
+
+[<RequireQualifiedAccess>]
+module Domain =
+
+    let private check (domain: Domain) =
+        match domain with
+        | Choice [] -> invalidArg (nameof domain) "a choice needs at least one value"
+        | IntRange(low, high) when low > high -> invalidArg (nameof domain) (sprintf "IntRange(%d, %d): low is above high" low high)
+        | FloatRange(low, high) when not (low <= high) -> invalidArg (nameof domain) (sprintf "FloatRange(%g, %g): low is above high" low high)
+        | LogRange(low, high) when not (0.0 < low && low <= high) ->
+            invalidArg (nameof domain) (sprintf "LogRange(%g, %g): expected 0 < low ≤ high" low high)
+        | _ -> ()
+
+    /// The value at position u ∈ [0, 1) of the domain: how random and Sobol points become values.
+    let at (domain: Domain) (u: float) : Value =
+        check domain
+        match domain with
+        | Choice values -> values[min (values.Length - 1) (int (u * float values.Length))]
+        | IntRange(low, high) -> Int(low + min (high - low) (int (u * float (high - low + 1))))
+        | FloatRange(low, high) -> Float(low + u * (high - low))
+        | LogRange(low, high) -> Float(exp (log low + u * (log high - log low)))
+
+    /// The grid's values: every choice, every integer (at most `steps`, evenly spread), `steps` points of a float range.
+    let grid (steps: int) (domain: Domain) : Value list =
+        check domain
+        let spread count = List.init count (fun i -> if count = 1 then 0.0 else float i / float (count - 1))
+        match domain with
+        | Choice values -> values
+        | IntRange(low, high) when high - low + 1 <= steps -> [ for i in low..high -> Int i ]
+        | IntRange(low, high) -> spread steps |> List.map (fun u -> Int(low + int (Math.Round(u * float (high - low))))) |> List.distinct
+        | FloatRange(low, high) -> spread steps |> List.map (fun u -> Float(low + u * (high - low)))
+        | LogRange(low, high) -> spread steps |> List.map (fun u -> Float(exp (log low + u * (log high - log low))))
+
+/// Points of the Sobol low-discrepancy sequence in up to 16 dimensions (Joe & Kuo's direction
+/// numbers, new-joe-kuo-6.21201), generated in Gray-code order.
+[<RequireQualifiedAccess>]
+module Sobol =
+
+    /// (degree s, coefficients a, initial direction numbers m) for dimensions 2..16; dimension 1 is van der Corput.
+    let private directions =
+        [| 1, 0, [| 1 |]
+           2, 1, [| 1; 3 |]
+           3, 1, [| 1; 3; 1 |]
+           3, 2, [| 1; 1; 1 |]
+           4, 1, [| 1; 1; 3; 3 |]
+           4, 4, [| 1; 3; 5; 13 |]
+           5, 2, [| 1; 1; 5; 5; 17 |]
+           5, 4, [| 1; 1; 5; 5; 5 |]
+           5, 7, [| 1; 1; 7; 11; 19 |]
+           5, 11, [| 1; 1; 5; 1; 1 |]
+           5, 13, [| 1; 1; 1; 3; 11 |]
+           5, 14, [| 1; 3; 5; 5; 31 |]
+           6, 1, [| 1; 3; 3; 9; 7; 49 |]
+           6, 13, [| 1; 1; 1; 15; 21; 21 |]
+           6, 16, [| 1; 3; 1; 13; 27; 49 |] |]
+
+    let maxDimensions = directions.Length + 1
+    let private bits = 32
+
+    let private directionNumbers dimension : uint32[] =
+        if dimension = 0 then
+            Array.init bits (fun i -> 1u <<< (bits - 1 - i))
+        else
+            let s, a, m = directions[dimension - 1]
+            let v = Array.zeroCreate<uint32> bits
+            for i in 0 .. bits - 1 do
+                if i < s then
+                    v[i] <- uint32 m[i] <<< (bits - 1 - i)
+                else
+                    let mutable next = v[i - s] ^^^ (v[i - s] >>> s)
+                    for k in 1 .. s - 1 do
+                        if (a >>> (s - 1 - k)) &&& 1 = 1 then next <- next ^^^ v[i - k]
+                    v[i] <- next
+            v
+
+    /// The first `count` points after the origin, each in [0, 1)^dimensions.
+    let points (dimensions: int) (count: int) : float[] list =
+        if dimensions < 1 || dimensions > maxDimensions then
+            invalidArg (nameof dimensions) (sprintf "Sobol points: expected 1 to %d dimensions, found %d" maxDimensions dimensions)
+        let v = Array.init dimensions directionNumbers
+        let x = Array.zeroCreate<uint32> dimensions
+        [ for i in 0 .. count - 1 do
+              let lowestZeroBit = System.Numerics.BitOperations.TrailingZeroCount(~~~(uint32 i))
+              for d in 0 .. dimensions - 1 do
+                  x[d] <- x[d] ^^^ v[d][lowestZeroBit]
+              yield x |> Array.map (fun xi -> float xi / 4294967296.0) ]
+
+/// Shorthands that read well in a space: `Skip, skips [ SkipKind.Dense; SkipKind.None ]`.
+[<AutoOpen>]
+module Domains =
+    let ints (values: int list) = Choice(values |> List.map Int)
+    let floats (values: float list) = Choice(values |> List.map Float)
+    let skips (kinds: SkipKind list) = Choice(kinds |> List.map SkipValue)
+    let optimizers (kinds: OptimizerKind list) = Choice(kinds |> List.map OptimizerValue)
+    let schedules (kinds: ScheduleKind list) = Choice(kinds |> List.map ScheduleValue)
+
+[<RequireQualifiedAccess>]
+module Space =
+
+    /// The space's points under a strategy, each a value per setting, in a fixed order.
+    let points (strategy: Strategy) (space: Space) : (Setting * Value) list list =
+        let settings = space |> List.map fst
+        if List.distinct settings <> settings then
+            invalidArg (nameof space) "a setting appears twice in the space"
+        let atPoint (u: float[]) = List.mapi (fun i (setting, domain) -> setting, Domain.at domain u[i]) space
+        match strategy with
+        | Grid steps ->
+            if steps < 1 then invalidArg (nameof strategy) (sprintf "Grid: expected at least 1 step, found %d" steps)
+            List.foldBack
+                (fun (setting, domain) rest -> [ for v in Domain.grid steps domain do for r in rest -> (setting, v) :: r ])
+                space
+                [ [] ]
+        | Random(count, seed) ->
+            let rng = Rng seed
+            List.init count (fun _ -> space |> List.map (fun _ -> rng.NextDouble()) |> Array.ofList |> atPoint)
+        | Sobol count when space.IsEmpty -> List.replicate (min count 1) []
+        | Sobol count -> Sobol.points space.Length count |> List.map atPoint
