@@ -10,9 +10,10 @@ namespace Hybrid.Engine.Training;
 /// </summary>
 public static class Trainer
 {
-    /// <param name="onEpoch">called after every epoch, e.g. to report progress or save a checkpoint</param>
+    /// <param name="onEpoch">called after every epoch with its metrics and a checkpoint to resume from</param>
+    /// <param name="resume">a checkpoint of an earlier run with the same shape, data and options, to continue it</param>
     public static TrainingResult Train(NetworkShape shape, LabeledData train, LabeledData? validation, TrainingOptions options,
-        Action<EpochMetrics, float[]>? onEpoch = null)
+        Action<EpochMetrics, TrainingCheckpoint>? onEpoch = null, TrainingCheckpoint? resume = null)
     {
         ArgumentNullException.ThrowIfNull(shape);
         ArgumentNullException.ThrowIfNull(train);
@@ -28,6 +29,7 @@ public static class Trainer
         var network = new Network(shape, kernels, batches.BatchSize, Optimizer.CoupledDecay(options.Optimizer));
         Initialization.Initialize(network.Layout, network.Parameters, options.Seed);
         var run = new Run(network, new Optimizer(options.Optimizer, network.Layout, kernels.Elementwise), batches, options);
+        if (resume is not null) run.Restore(resume);
         return run.Execute(validation, onEpoch);
     }
 
@@ -37,10 +39,30 @@ public static class Trainer
         private readonly float[] _kept = (float[])network.Parameters.Clone();
         private int _keptEpoch;
         private double _bestValidationLoss = double.PositiveInfinity;
+        private int _firstEpoch = 1;
 
-        public TrainingResult Execute(LabeledData? validation, Action<EpochMetrics, float[]>? onEpoch)
+        public void Restore(TrainingCheckpoint c)
         {
-            for (var epoch = 1; epoch <= options.Epochs; epoch++)
+            RequireLength(c.Parameters, network.Parameters.Length, nameof(c.Parameters));
+            RequireLength(c.Kept, network.Parameters.Length, nameof(c.Kept));
+            RequireLength(c.OptimizerFirst, optimizer.First.Length, nameof(c.OptimizerFirst));
+            RequireLength(c.OptimizerSecond, optimizer.Second.Length, nameof(c.OptimizerSecond));
+            if (c.Epoch < 0 || c.Epoch > options.Epochs || c.History.Count != c.Epoch)
+                throw new ArgumentException($"resume: expected a checkpoint after epoch 0 to {options.Epochs} with one history entry per epoch, found epoch {c.Epoch} with {c.History.Count} entries", "resume");
+            c.Parameters.CopyTo(network.Parameters, 0);
+            c.OptimizerFirst.CopyTo(optimizer.First, 0);
+            c.OptimizerSecond.CopyTo(optimizer.Second, 0);
+            optimizer.Steps = c.OptimizerSteps;
+            c.Kept.CopyTo(_kept, 0);
+            (_keptEpoch, _bestValidationLoss, _firstEpoch) = (c.KeptEpoch, c.BestValidationLoss, c.Epoch + 1);
+            _history.AddRange(c.History);
+        }
+
+        public TrainingResult Execute(LabeledData? validation, Action<EpochMetrics, TrainingCheckpoint>? onEpoch)
+        {
+            if (options.Patience is { } alreadyPatient && _firstEpoch > 1 && _firstEpoch - 1 - _keptEpoch >= alreadyPatient)
+                return Finish(StopReason.EarlyStopped, _firstEpoch - 1);
+            for (var epoch = _firstEpoch; epoch <= options.Epochs; epoch++)
             {
                 var (trainLoss, trainAccuracy, learningRate) = TrainEpoch(epoch);
                 if (!double.IsFinite(trainLoss) || !AllFinite(network.Parameters))
@@ -51,7 +73,7 @@ public static class Trainer
                 var metrics = new EpochMetrics(epoch, trainLoss, trainAccuracy, validationLoss, validationAccuracy, learningRate);
                 _history.Add(metrics);
                 Keep(epoch, validationLoss);
-                onEpoch?.Invoke(metrics, network.Parameters);
+                onEpoch?.Invoke(metrics, Checkpoint(epoch));
                 if (options.Patience is { } patience && epoch - _keptEpoch >= patience)
                     return Finish(StopReason.EarlyStopped, epoch);
             }
@@ -96,6 +118,16 @@ public static class Trainer
             }
             network.Parameters.CopyTo(_kept, 0);
             _keptEpoch = epoch;
+        }
+
+        private TrainingCheckpoint Checkpoint(int epoch) => new(
+            epoch, (float[])network.Parameters.Clone(), (float[])optimizer.First.Clone(), (float[])optimizer.Second.Clone(),
+            optimizer.Steps, (float[])_kept.Clone(), _keptEpoch, _bestValidationLoss, [.. _history]);
+
+        private static void RequireLength(float[] values, int expected, string name)
+        {
+            if (values.Length != expected)
+                throw new ArgumentException($"resume.{name}: expected {expected} values for this shape and optimizer, found {values.Length}", "resume");
         }
 
         private TrainingResult Finish(StopReason reason, int epoch) =>

@@ -81,7 +81,7 @@ public class TrainerTests
     public void Without_validation_the_last_epoch_is_kept()
     {
         float[]? last = null;
-        var result = Trainer.Train(Shape, Train, null, Options, (_, parameters) => last = (float[])parameters.Clone());
+        var result = Trainer.Train(Shape, Train, null, Options, (_, checkpoint) => last = checkpoint.Parameters);
         Assert.Equal((StopReason.Completed, Options.Epochs, Options.Epochs), (result.Stop, result.StopEpoch, result.KeptEpoch));
         Assert.Equal(Bits(last!), Bits(result.Parameters));
         Assert.All(result.History, m => Assert.Null(m.ValidationLoss));
@@ -133,7 +133,7 @@ public class TrainerTests
             Schedule = new() { WarmupEpochs = 9 },
         };
         var snapshots = new List<float[]>();
-        var result = Trainer.Train(Shape, Train, null, options, (_, parameters) => snapshots.Add((float[])parameters.Clone()));
+        var result = Trainer.Train(Shape, Train, null, options, (_, checkpoint) => snapshots.Add(checkpoint.Parameters));
         Assert.Equal(StopReason.Diverged, result.Stop);
         Assert.InRange(result.StopEpoch, 2, options.Epochs);
         Assert.Equal(result.StopEpoch - 1, result.KeptEpoch);
@@ -151,7 +151,7 @@ public class TrainerTests
         var options = Options with { Epochs = 300, BatchSize = 8, Patience = 5 };
         var snapshots = new List<float[]>();
         var result = Trainer.Train(new NetworkShape(Blobs.D, 32, 32, Blobs.Classes), train, validation, options,
-            (_, parameters) => snapshots.Add((float[])parameters.Clone()));
+            (_, checkpoint) => snapshots.Add(checkpoint.Parameters));
         Assert.Equal(StopReason.EarlyStopped, result.Stop);
         Assert.True(result.StopEpoch < options.Epochs, $"stopped at {result.StopEpoch}");
         Assert.Equal(options.Patience, result.StopEpoch - result.KeptEpoch);
