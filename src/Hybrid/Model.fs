@@ -84,13 +84,16 @@ module Model =
 
     let private labeled (data: Dataset) = LabeledData(data.Features, data.Labels, data.Columns)
 
-    /// Fits standardization on the training part only, trains with early stopping on the
-    /// validation part, and returns the model with the engine's full result (history, stop reason).
-    let fit (settings: Settings) (split: Split) : Model * TrainingResult =
-        let scaler = Standardize.fit split.Train
-        let train, validation = Scaler.apply scaler split.Train, Scaler.apply scaler split.Validation
-        let shape = NetworkShape(train.Columns, settings.M, settings.L, train.ClassNames.Length, settings.Skip)
-        let result = Trainer.Train(shape, labeled train, labeled validation, Settings.trainingOptions settings)
+    /// The network's shape for these settings on this data.
+    let shape (settings: Settings) (train: Dataset) =
+        NetworkShape(train.Columns, settings.M, settings.L, train.ClassNames.Length, settings.Skip)
+
+    /// Trains on data already preprocessed by `scaler` (fitted on the training part only), with early
+    /// stopping on the validation part; `onEpoch` sees every epoch's checkpoint and `resume` continues one.
+    let train (settings: Settings) (scaler: Scaler) (train: Dataset) (validation: Dataset) onEpoch (resume: TrainingCheckpoint option) =
+        let shape = shape settings train
+        let result =
+            Trainer.Train(shape, labeled train, labeled validation, Settings.trainingOptions settings, onEpoch, Option.toObj resume)
         let model =
             { Shape = shape
               Parameters = result.Parameters
@@ -100,6 +103,12 @@ module Model =
               Optimizer = string settings.Optimizer
               Epoch = result.KeptEpoch }
         model, result
+
+    /// Fits standardization on the training part only, trains with early stopping on the
+    /// validation part, and returns the model with the engine's full result (history, stop reason).
+    let fit (settings: Settings) (split: Split) : Model * TrainingResult =
+        let scaler = Standardize.fit split.Train
+        train settings scaler (Scaler.apply scaler split.Train) (Scaler.apply scaler split.Validation) null None
 
     let private withNetwork (model: Model) capacity (use': Network -> 'a) =
         use kernels = KernelSet.Fast 1

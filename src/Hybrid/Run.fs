@@ -1,0 +1,137 @@
+namespace Hybrid
+
+open System
+open System.Collections.Concurrent
+open System.Diagnostics
+open System.Threading
+open Hybrid.Engine.Training
+
+/// What a running trial tells the one thread that records: runs report, they never write.
+type RunEvent =
+    | Started of Trial
+    | EpochDone of Trial * EpochMetrics * checkpoint: byte[]
+    | Finished of TrialResult * Model option
+
+/// Running trials: one at a time, or many in parallel with their events funnelled to the caller.
+[<RequireQualifiedAccess>]
+module Run =
+
+    let private tensor name (data: float32[]) : Safetensors.Tensor = { Name = name; Shape = [ data.Length ]; Data = data }
+
+    /// A training checkpoint as safetensors bytes: the arrays as tensors, the scalars and history as metadata.
+    let encodeCheckpoint (c: TrainingCheckpoint) : byte[] =
+        let history = c.History |> Seq.map (fun m -> [| float m.Epoch; m.TrainLoss; m.TrainAccuracy; Option.ofNullable m.ValidationLoss |> Option.defaultValue nan; Option.ofNullable m.ValidationAccuracy |> Option.defaultValue nan; m.LearningRate |])
+        Safetensors.toBytes
+            { Tensors =
+                [ tensor "parameters" c.Parameters
+                  tensor "optimizer.first" c.OptimizerFirst
+                  tensor "optimizer.second" c.OptimizerSecond
+                  tensor "kept" c.Kept ]
+              Metadata =
+                Map
+                    [ "epoch", string c.Epoch
+                      "optimizer.steps", string c.OptimizerSteps
+                      "kept.epoch", string c.KeptEpoch
+                      "best.validation.loss", BitConverter.DoubleToInt64Bits(c.BestValidationLoss) |> string
+                      "history", history |> Seq.map (Array.map (BitConverter.DoubleToInt64Bits >> string) >> String.concat ",") |> String.concat ";" ] }
+
+    let private metric (value: float) = if Double.IsNaN value then Nullable() else Nullable value
+
+    /// Reads a checkpoint written by `encodeCheckpoint`; `name` is used in errors.
+    let decodeCheckpoint (name: string) (bytes: byte[]) : TrainingCheckpoint =
+        let c = Safetensors.ofBytes name bytes
+        let data n =
+            match c.Tensors |> List.tryFind (fun t -> t.Name = n) with
+            | Some t -> t.Data
+            | None -> raise (InvalidFileException(name, sprintf "tensor '%s'" n, "missing from the checkpoint"))
+        let meta key =
+            match c.Metadata.TryFind key with
+            | Some v -> v
+            | None -> raise (InvalidFileException(name, "__metadata__", sprintf "missing key '%s'" key))
+        let bits (s: string) = BitConverter.Int64BitsToDouble(int64 s)
+        let history =
+            (meta "history").Split(';', StringSplitOptions.RemoveEmptyEntries)
+            |> Array.map (fun row ->
+                let v = row.Split ',' |> Array.map bits
+                EpochMetrics(int v[0], v[1], v[2], metric v[3], metric v[4], v[5]))
+        try
+            TrainingCheckpoint(int (meta "epoch"), data "parameters", data "optimizer.first", data "optimizer.second", int64 (meta "optimizer.steps"),
+                               data "kept", int (meta "kept.epoch"), bits (meta "best.validation.loss"), history)
+        with :? FormatException | :? OverflowException | :? IndexOutOfRangeException as e ->
+            raise (InvalidFileException(name, "__metadata__", sprintf "malformed checkpoint metadata (%s)" e.Message))
+
+    /// The data a sweep trains on, preprocessed once: standardization fitted on the training part only.
+    type Prepared = { Data: Data; Scaler: Scaler; Train: Dataset; Validation: Dataset }
+
+    let prepare (data: Data) : Prepared =
+        let scaler = Standardize.fit data.Split.Train
+        { Data = data; Scaler = scaler; Train = Scaler.apply scaler data.Split.Train; Validation = Scaler.apply scaler data.Split.Validation }
+
+    let private outcome (trial: Trial) (model: Model) (result: TrainingResult) (data: Data) seconds =
+        let kept = result.History |> Seq.tryFind (fun m -> m.Epoch = result.KeptEpoch)
+        let testLoss, testAccuracy = Model.evaluate model data.Split.Test
+        let diverged = result.Stop = StopReason.Diverged
+        { Trial = trial
+          Status = (if diverged then Diverged else Completed)
+          Reason = (if diverged then sprintf "the loss turned non-finite in epoch %d" result.StopEpoch else "")
+          History = List.ofSeq result.History
+          Stop = result.Stop
+          KeptEpoch = result.KeptEpoch
+          ValidationLoss = kept |> Option.bind (fun m -> Option.ofNullable m.ValidationLoss) |> Option.defaultValue nan
+          ValidationAccuracy = kept |> Option.bind (fun m -> Option.ofNullable m.ValidationAccuracy) |> Option.defaultValue nan
+          TestLoss = testLoss
+          TestAccuracy = testAccuracy
+          Seconds = seconds }
+
+    let private failed (trial: Trial) (e: exn) seconds =
+        { Trial = trial; Status = Failed; Reason = e.Message; History = []; Stop = StopReason.Completed; KeptEpoch = 0
+          ValidationLoss = nan; ValidationAccuracy = nan; TestLoss = nan; TestAccuracy = nan; Seconds = seconds }
+
+    /// Runs one trial to its end, reporting each epoch; a trial that throws is reported as failed with its reason.
+    let trial (prepared: Prepared) (report: RunEvent -> unit) (resume: TrainingCheckpoint option) (t: Trial) =
+        let watch = Stopwatch.StartNew()
+        report (Started t)
+        let onEpoch = Action<EpochMetrics, TrainingCheckpoint>(fun m c -> report (EpochDone(t, m, encodeCheckpoint c)))
+        let result, model =
+            try
+                let model, result = Model.train t.Settings prepared.Scaler prepared.Train prepared.Validation onEpoch resume
+                outcome t model result prepared.Data watch.Elapsed.TotalSeconds, Some model
+            with e ->
+                failed t e watch.Elapsed.TotalSeconds, None
+        report (Finished(result, model))
+        result
+
+    /// How many trials to run at once: every core busy, counting the engine's own threads per trial.
+    let workers (threadsPerTrial: int) = max 1 (Environment.ProcessorCount / max 1 threadsPerTrial)
+
+    /// Runs the jobs on `workers` threads. Every event is handed to `handle` on the calling thread, one
+    /// at a time, so whatever it writes (a database, the console) has a single writer. If `handle`
+    /// throws, no new trial starts, running ones stop at their next epoch, and the error is rethrown
+    /// once every worker has ended.
+    let inParallel (workers: int) (prepared: Prepared) (jobs: (Trial * TrainingCheckpoint option) list) (handle: RunEvent -> unit) =
+        use events = new BlockingCollection<RunEvent>()
+        use stopping = new CancellationTokenSource()
+        let queue = ConcurrentQueue jobs
+        // Once stopping, events are dropped, and an epoch's report aborts its trial (caught in `trial`).
+        let post e =
+            match e with
+            | EpochDone _ when stopping.IsCancellationRequested -> raise (OperationCanceledException())
+            | _ when stopping.IsCancellationRequested -> ()
+            | _ -> events.Add e
+        let work () =
+            let mutable job = Unchecked.defaultof<_>
+            while not stopping.IsCancellationRequested && queue.TryDequeue &job do
+                let t, resume = job
+                trial prepared post resume t |> ignore
+        let threads = List.init (max 1 (min workers jobs.Length)) (fun i -> Thread(work, IsBackground = true, Name = sprintf "hybrid-trial-%d" i))
+        threads |> List.iter _.Start()
+        let finisher = Thread((fun () -> threads |> List.iter _.Join(); events.CompleteAdding()), IsBackground = true)
+        finisher.Start()
+        let mutable error = None
+        for e in events.GetConsumingEnumerable() do
+            if error.IsNone then
+                try handle e
+                with ex ->
+                    error <- Some(Runtime.ExceptionServices.ExceptionDispatchInfo.Capture ex)
+                    stopping.Cancel()
+        error |> Option.iter _.Throw()
