@@ -27,7 +27,7 @@ let private runToEnd (arguments: string list) =
 
 let private build () =
     eprintfn "Building the Hybrid library (Release)..."
-    let code = runToEnd [ "build"; Path.Combine(root, "src", "Hybrid"); "-c"; "Release"; "-v"; "quiet"; "-nologo" ]
+    let code = runToEnd [ "build"; Path.Combine(root, "src", "Hybrid"); "-c"; "Release"; "-v"; "quiet"; "-nologo"; "-clp:NoSummary" ]
     if code <> 0 then
         eprintfn "building src/Hybrid failed (exit code %d): see the compiler's messages above" code
         exit code
