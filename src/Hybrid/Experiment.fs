@@ -93,6 +93,8 @@ module Sweep =
         Space.points sweep.Strategy sweep.Space
         |> List.map (fun values -> values, values |> List.fold (fun s (setting, value) -> Setting.apply setting value s) sweep.Base)
         |> List.filter (fun (_, settings) -> sweep.Only |> List.forall (fun (_, keep) -> keep settings))
+        // random and Sobol draws over choices repeat configurations: each is run once, as in scikit-learn's sampler
+        |> List.distinctBy snd
 
     /// Every trial: each configuration of the space (in the strategy's order) under each seed.
     let expand (sweep: Sweep) : Trial list =
@@ -117,8 +119,8 @@ module Sweep =
         let text =
             String.concat
                 "\n"
-                [ yield describe sweep.Base
-                  yield sprintf "%A" sweep.Space
+                [ yield describe { sweep.Base with Threads = 1 }
+                  yield! sweep.Space |> List.map (fun (setting, domain) -> sprintf "%s=%s" (Setting.name setting) (Domain.describe domain))
                   yield sprintf "%A" sweep.Strategy
                   yield sweep.Seeds |> List.map string |> String.concat ","
                   yield! sweep.Only |> List.map fst

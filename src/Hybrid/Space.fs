@@ -40,6 +40,7 @@ type Domain =
 type Space = (Setting * Domain) list
 
 /// How a space becomes points.
+[<RequireQualifiedAccess>]
 type Strategy =
     /// Every combination; each continuous range contributes `steps` evenly spaced values (log-spaced for LogRange).
     | Grid of steps: int
@@ -117,17 +118,31 @@ module Domain =
         match domain with
         | Choice [] -> invalidArg (nameof domain) "a choice needs at least one value"
         | IntRange(low, high) when low > high -> invalidArg (nameof domain) (sprintf "IntRange(%d, %d): low is above high" low high)
-        | FloatRange(low, high) when not (low <= high) -> invalidArg (nameof domain) (sprintf "FloatRange(%g, %g): low is above high" low high)
+        | FloatRange(low, high) when not (Double.IsFinite low && Double.IsFinite high) ->
+            invalidArg (nameof domain) (sprintf "FloatRange(%g, %g): expected finite bounds" low high)
+        | FloatRange(low, high) when low > high -> invalidArg (nameof domain) (sprintf "FloatRange(%g, %g): low is above high" low high)
         | LogRange(low, high) when not (0.0 < low && low <= high) ->
             invalidArg (nameof domain) (sprintf "LogRange(%g, %g): expected 0 < low ≤ high" low high)
         | _ -> ()
+
+    /// A fixed text form, every float in round-trip precision: what definition hashes are taken of.
+    let describe (domain: Domain) =
+        let r (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
+        match domain with
+        | Choice values -> values |> List.map (function Float f -> r f | v -> Value.format v) |> String.concat "|" |> sprintf "choice(%s)"
+        | IntRange(low, high) -> sprintf "int(%d,%d)" low high
+        | FloatRange(low, high) -> sprintf "float(%s,%s)" (r low) (r high)
+        | LogRange(low, high) -> sprintf "log(%s,%s)" (r low) (r high)
 
     /// The value at position u ∈ [0, 1) of the domain: how random and Sobol points become values.
     let at (domain: Domain) (u: float) : Value =
         check domain
         match domain with
         | Choice values -> values[min (values.Length - 1) (int (u * float values.Length))]
-        | IntRange(low, high) -> Int(low + min (high - low) (int (u * float (high - low + 1))))
+        | IntRange(low, high) ->
+            // in int64: high − low + 1 overflows int for the widest ranges
+            let width = int64 high - int64 low
+            Int(int (int64 low + min width (int64 (u * float (width + 1L)))))
         | FloatRange(low, high) -> Float(low + u * (high - low))
         | LogRange(low, high) -> Float(exp (log low + u * (log high - log low)))
 
@@ -137,8 +152,9 @@ module Domain =
         let spread count = List.init count (fun i -> if count = 1 then 0.0 else float i / float (count - 1))
         match domain with
         | Choice values -> values
-        | IntRange(low, high) when high - low + 1 <= steps -> [ for i in low..high -> Int i ]
-        | IntRange(low, high) -> spread steps |> List.map (fun u -> Int(low + int (Math.Round(u * float (high - low))))) |> List.distinct
+        | IntRange(low, high) when int64 high - int64 low + 1L <= int64 steps -> [ for i in low..high -> Int i ]
+        | IntRange(low, high) ->
+            spread steps |> List.map (fun u -> Int(int (int64 low + int64 (Math.Round(u * float (int64 high - int64 low)))))) |> List.distinct
         | FloatRange(low, high) -> spread steps |> List.map (fun u -> Float(low + u * (high - low)))
         | LogRange(low, high) -> spread steps |> List.map (fun u -> Float(exp (log low + u * (log high - log low))))
 
@@ -215,14 +231,15 @@ module Space =
             invalidArg (nameof space) "a setting appears twice in the space"
         let atPoint (u: float[]) = List.mapi (fun i (setting, domain) -> setting, Domain.at domain u[i]) space
         match strategy with
-        | Grid steps ->
+        | Strategy.Random(count, _)
+        | Strategy.Sobol count when space.IsEmpty -> List.replicate (min count 1) []
+        | Strategy.Grid steps ->
             if steps < 1 then invalidArg (nameof strategy) (sprintf "Grid: expected at least 1 step, found %d" steps)
             List.foldBack
                 (fun (setting, domain) rest -> [ for v in Domain.grid steps domain do for r in rest -> (setting, v) :: r ])
                 space
                 [ [] ]
-        | Random(count, seed) ->
+        | Strategy.Random(count, seed) ->
             let rng = Rng seed
             List.init count (fun _ -> space |> List.map (fun _ -> rng.NextDouble()) |> Array.ofList |> atPoint)
-        | Sobol count when space.IsEmpty -> List.replicate (min count 1) []
-        | Sobol count -> Sobol.points space.Length count |> List.map atPoint
+        | Strategy.Sobol count -> Sobol.points space.Length count |> List.map atPoint
