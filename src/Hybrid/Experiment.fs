@@ -85,6 +85,46 @@ module Sweep =
             s.M s.L s.Skip s.Optimizer (invariant s.LearningRate) (invariant s.Momentum) s.Nesterov (invariant s.WeightDecay)
             s.Schedule s.WarmupEpochs s.BatchSize s.Epochs (s.Patience |> Option.map string |> Option.defaultValue "none") s.Seed s.Threads
 
+    let private parseField (text: string) (fields: Map<string, string>) (name: string) (parse: string -> 'a) : 'a =
+        match fields.TryFind name with
+        | None -> invalidArg (nameof text) (sprintf "stored settings: missing field '%s' in \"%s\"" name text)
+        | Some value ->
+            try parse value
+            with :? FormatException | :? OverflowException | :? ArgumentException ->
+                invalidArg (nameof text) (sprintf "stored settings: field '%s' has the unreadable value '%s'" name value)
+
+    let private named (values: 'e[]) (text: string) : 'e =
+        match values |> Array.tryFind (fun v -> string v = text) with
+        | Some v -> v
+        | None -> raise (FormatException(sprintf "'%s' is none of %s" text (values |> Array.map string |> String.concat ", ")))
+
+    /// The inverse of `describe`: settings back from their stored text, so a trial can be re-run from its record alone.
+    let parseSettings (text: string) : Settings =
+        let fields =
+            text.Split(';', StringSplitOptions.RemoveEmptyEntries)
+            |> Array.map (fun pair ->
+                match pair.Split('=', 2) with
+                | [| key; value |] -> key, value
+                | _ -> invalidArg (nameof text) (sprintf "stored settings: '%s' is not key=value" pair))
+            |> Map.ofArray
+        let field name parse = parseField text fields name parse
+        let number (v: string) = Double.Parse(v, CultureInfo.InvariantCulture)
+        { M = field "M" int
+          L = field "L" int
+          Skip = field "skip" (named (Enum.GetValues<SkipKind>()))
+          Optimizer = field "optimizer" (named (Enum.GetValues<OptimizerKind>()))
+          LearningRate = field "lr" number
+          Momentum = field "momentum" number
+          Nesterov = field "nesterov" Boolean.Parse
+          WeightDecay = field "decay" number
+          Schedule = field "schedule" (named (Enum.GetValues<ScheduleKind>()))
+          WarmupEpochs = field "warmup" int
+          BatchSize = field "batch" int
+          Epochs = field "epochs" int
+          Patience = field "patience" (fun v -> if v = "none" then None else Some(int v))
+          Seed = field "seed" UInt64.Parse
+          Threads = field "threads" int }
+
     /// Threads change speed, never results (the engine is bit-identical across thread counts), so they stay out of the key.
     let trialKey (dataHash: string) (settings: Settings) =
         Hashing.sha256 (sprintf "%s|%s|%s" (describe { settings with Threads = 1 }) dataHash Engine.version)

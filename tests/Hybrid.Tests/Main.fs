@@ -3,7 +3,18 @@ module Hybrid.Tests.Main
 open Expecto
 
 let all =
-    testList "Hybrid" [ DatasetTests.tests; SafetensorsTests.tests; ModelTests.tests; SpaceTests.tests; ExperimentTests.tests ]
+    testList
+        "Hybrid"
+        [ DatasetTests.tests
+          SafetensorsTests.tests
+          ModelTests.tests
+          SpaceTests.tests
+          ExperimentTests.tests
+          StoreTests.tests ]
 
 [<EntryPoint>]
-let main argv = runTestsWithCLIArgs [] argv all
+let main argv =
+    match argv with
+    // The store's durability test runs this program again as a writer and kills it mid-sweep.
+    | [| "--store-writer"; file |] -> StoreTests.writer file
+    | _ -> runTestsWithCLIArgs [] argv all

@@ -1,0 +1,53 @@
+/// Proof that results reproduce: finished trials re-run from their stored records alone, their
+/// weights and every epoch's metrics compared bit for bit with what was stored.
+[<RequireQualifiedAccess>]
+module Hybrid.Verify
+
+open System
+open Hybrid.Engine.Training
+
+let private bits (values: float32[]) = values |> Array.map BitConverter.SingleToInt32Bits
+
+let private weightDifferences (stored: Model) (rerun: Model) =
+    let a, b = bits stored.Parameters, bits rerun.Parameters
+    if a.Length <> b.Length then [ sprintf "the weights have %d values, the stored model %d" b.Length a.Length ]
+    else
+        match Array.fold2 (fun n x y -> if x = y then n else n + 1) 0 a b with
+        | 0 -> []
+        | n -> [ sprintf "%d of %d weights differ" n a.Length ]
+
+let private metricDifferences (stored: EpochMetrics list) (rerun: EpochMetrics list) =
+    if stored.Length <> rerun.Length then [ sprintf "%d epochs ran, %d were stored" rerun.Length stored.Length ]
+    else
+        List.zip stored rerun
+        |> List.filter (fun (s, r) -> s <> r)
+        |> List.map (fun (s, _) -> sprintf "epoch %d's metrics differ" s.Epoch)
+        |> List.truncate 3
+
+/// Re-runs one stored trial and returns whether it is identical, with what was compared or what differed.
+let trial (prepared: Run.Prepared) (stored: StoredTrial) : bool * string =
+    match stored.ModelPath with
+    | None -> false, "no stored model to compare with"
+    | Some path ->
+        let settings = Sweep.parseSettings stored.Settings
+        let rerun, result = Model.train settings prepared.Scaler prepared.Train prepared.Validation null None
+        let differences = weightDifferences (ModelFile.load path) rerun @ metricDifferences stored.History (List.ofSeq result.History)
+        if differences.IsEmpty then true, sprintf "weights (%d values) and %d epochs of metrics bit-identical" rerun.Parameters.Length stored.History.Length
+        else false, String.concat "; " differences
+
+/// Verifies the `count` best completed trials of the sweep, recording each verdict in the store.
+let check (store: Store) (sweep: Sweep) (count: int) =
+    let expected = Data.hash sweep.Data
+    match Store.manifest store sweep.Name |> List.tryFind (fun (key, _) -> key = "data hash") with
+    | Some(_, stored) when stored <> expected ->
+        invalidArg (nameof sweep) (sprintf "sweep '%s' was run on data with hash %s, not the data given (%s)" sweep.Name stored expected)
+    | _ -> ()
+    let prepared = Run.prepare sweep.Data
+    Store.results store sweep.Name
+    |> List.filter (fun t -> t.State = TrialState.Finished Completed && t.DefinitionHash = Sweep.definitionHash sweep)
+    |> List.sortByDescending (fun t -> t.ValidationAccuracy)
+    |> List.truncate count
+    |> List.map (fun stored ->
+        let identical, detail = trial prepared stored
+        Store.recordVerification store stored.Key identical detail
+        stored, identical, detail)
