@@ -10,7 +10,8 @@ let all =
           ModelTests.tests
           SpaceTests.tests
           ExperimentTests.tests
-          StoreTests.tests ]
+          StoreTests.tests
+          PreludeTests.tests ]
 
 [<EntryPoint>]
 let main argv =
