@@ -11,7 +11,9 @@ let all =
           SpaceTests.tests
           ExperimentTests.tests
           StoreTests.tests
-          PreludeTests.tests ]
+          PreludeTests.tests
+          ReportTests.tests
+          BrowserTests.tests ]
 
 [<EntryPoint>]
 let main argv =

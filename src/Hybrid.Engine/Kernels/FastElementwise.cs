@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -6,6 +7,7 @@ namespace Hybrid.Engine.Kernels;
 /// <summary>The element-wise kernels on SIMD vectors, through the one dispatch loop in <see cref="Vectorized"/>.</summary>
 public sealed class FastElementwise : IElementwiseKernels
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void BiasTanh(ReadOnlySpan<float> a, ReadOnlySpan<float> bias, Span<float> z, int rows)
     {
         var n = bias.Length;
@@ -18,6 +20,7 @@ public sealed class FastElementwise : IElementwiseKernels
     public void TanhBackward(ReadOnlySpan<float> dZ, ReadOnlySpan<float> z, Span<float> dA) =>
         Vectorized.Map(new TanhGradient(), dZ, z, dA);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void BiasReluPlus(Span<float> a, ReadOnlySpan<float> bias, ReadOnlySpan<float> s, Span<float> z, int rows)
     {
         var n = bias.Length;
@@ -35,6 +38,7 @@ public sealed class FastElementwise : IElementwiseKernels
     public void ReluBackward(ReadOnlySpan<float> dZ, ReadOnlySpan<float> a, Span<float> dA) =>
         Vectorized.Map(new ReluGradient(), dZ, a, dA);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddRowSums(ReadOnlySpan<float> x, Span<float> sums, int rows)
     {
         var n = sums.Length;
@@ -43,6 +47,7 @@ public sealed class FastElementwise : IElementwiseKernels
             Vectorized.Map(new Add(), sums, x.Slice(r * n, n), sums);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ScaleColumns(ReadOnlySpan<float> x, int d, ReadOnlySpan<float> w, Span<float> s, int rows, int n)
     {
         var k = Shapes.DiagonalWidth(w, d, n);
@@ -56,6 +61,7 @@ public sealed class FastElementwise : IElementwiseKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ScaleColumnsBackward(ReadOnlySpan<float> dS, int n, ReadOnlySpan<float> x, int d, ReadOnlySpan<float> w, Span<float> dW, Span<float> dX, int rows)
     {
         var k = Shapes.DiagonalWidth(w, d, n);
@@ -74,6 +80,7 @@ public sealed class FastElementwise : IElementwiseKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public double BiasSoftmaxCrossEntropy(Span<float> logits, ReadOnlySpan<float> bias, ReadOnlySpan<int> labels, int rows)
     {
         var p = bias.Length;
@@ -106,6 +113,7 @@ public sealed class FastElementwise : IElementwiseKernels
     public void AdamStep(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, in AdamCoefficients c) =>
         OptimizerSteps.Adam(p, g, m, v, c);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Max(ReadOnlySpan<float> row)
     {
         var max = float.NegativeInfinity;
@@ -113,6 +121,7 @@ public sealed class FastElementwise : IElementwiseKernels
         return max;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Sum(ReadOnlySpan<float> row)
     {
         var sum = 0f;

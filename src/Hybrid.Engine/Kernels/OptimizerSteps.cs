@@ -11,6 +11,7 @@ namespace Hybrid.Engine.Kernels;
 /// </summary>
 internal static class OptimizerSteps
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Sgd(Span<float> p, ReadOnlySpan<float> g, Span<float> v, float lr, float momentum, bool nesterov)
     {
         RequireSameLength(p.Length, g.Length, v.Length, 0);
@@ -37,6 +38,7 @@ internal static class OptimizerSteps
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Adam(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, in AdamCoefficients c)
     {
         RequireSameLength(p.Length, g.Length, m.Length, v.Length);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Hybrid.Engine.Kernels;
@@ -76,6 +77,7 @@ internal static unsafe class PackedGemm
     }
 
     /// <summary>Computes rows [i0, i1) × columns [j0, j1) of C; <paramref name="work"/> holds <see cref="WorkspaceFloats"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(in GemmOperands op, int i0, int i1, int j0, int j1, float* work, bool wide)
     {
         var (blocks, kcMax) = KBlocks(op.K, wide);
@@ -118,6 +120,7 @@ internal static unsafe class PackedGemm
         for (var i = i0; i < i1; i++) new Span<float>(op.C + (long)i * op.N + j0, j1 - j0).Clear();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile(float* a, float* b, int kc, float* c, int ldc, int rows, int cols, bool add, float* edge, bool wide)
     {
         if (rows == MicroKernel.Rows && cols == MicroKernel.Cols)
@@ -147,6 +150,7 @@ internal static unsafe class PackedGemm
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(in GemmOperands op, int ic, int mc, int pc, int kc, float* dst)
     {
         for (var ir = 0; ir < mc; ir += MicroKernel.Rows, dst += MicroKernel.Rows * kc)
@@ -158,6 +162,7 @@ internal static unsafe class PackedGemm
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB(in GemmOperands op, int jc, int nc, int pc, int kc, float* dst)
     {
         for (var jr = 0; jr < nc; jr += MicroKernel.Cols, dst += MicroKernel.Cols * kc)

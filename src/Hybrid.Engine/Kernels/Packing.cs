@@ -16,6 +16,7 @@ internal static unsafe class Packing
     /// Source strips run along the packed direction: element (p, r) of the block is
     /// <c>src[p·ld + r]</c>, for r &lt; <paramref name="valid"/> ≤ <paramref name="width"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Strips(float* src, int ld, int valid, int kc, float* dst, int width)
     {
         if (valid == width)
@@ -40,6 +41,7 @@ internal static unsafe class Packing
     /// Source rows run along k: element (p, r) of the block is <c>src[r·ld + p]</c>, for 8 rows
     /// r &lt; <paramref name="valid"/>; it lands at <c>dst[p·stride + r]</c>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Transposed(float* src, int ld, int valid, int kc, float* dst, int stride)
     {
         var p = 0;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Hybrid.Engine.Kernels;
 
 /// <summary>The per-row cross-entropy pieces both softmax kernels share.</summary>
@@ -12,6 +13,7 @@ internal static class Softmax
 
     // dLogits += (p − onehot)·scale, row by row. P is the class count (small), so this stays scalar
     // in both kernel sets: there is nothing for a vector to win.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Backward(ReadOnlySpan<float> probabilities, ReadOnlySpan<int> labels, Span<float> dLogits, int rows, float scale)
     {
         Shapes.Require(labels, rows, nameof(labels));

@@ -11,6 +11,7 @@ namespace Hybrid.Engine.Kernels;
 /// </summary>
 public static class Vectorized
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Map<TOp>(TOp op, ReadOnlySpan<float> x, Span<float> result)
         where TOp : struct, IUnaryOp
     {
@@ -28,6 +29,7 @@ public static class Vectorized
             Unsafe.Add(ref rs, i) = op.Invoke(Unsafe.Add(ref xs, i));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Map<TOp>(TOp op, ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> result)
         where TOp : struct, IBinaryOp
     {
@@ -47,6 +49,7 @@ public static class Vectorized
             Unsafe.Add(ref rs, i) = op.Invoke(Unsafe.Add(ref xs, i), Unsafe.Add(ref ys, i));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Map<TOp>(TOp op, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> z, Span<float> result)
         where TOp : struct, ITernaryOp
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -48,6 +49,7 @@ public static class InputChecks
     }
 
     // x − x is 0 for every finite x and NaN for NaN and ±∞, so one vector compare scans 8 at a time.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int FirstNonFinite(ReadOnlySpan<float> values)
     {
         ref var v = ref MemoryMarshal.GetReference(values);

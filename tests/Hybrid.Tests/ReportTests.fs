@@ -1,0 +1,260 @@
+module Hybrid.Tests.ReportTests
+
+open System
+open System.IO
+open System.Text.RegularExpressions
+open Expecto
+open Hybrid
+open Hybrid.Engine.Training
+
+/// Strings that would run script if a report let them through unescaped.
+let hostile = [ "<script>alert(1)</script>"; "\"><img src=x onerror=alert(1)>" ]
+
+/// A realistic sweep's results, made up: five configurations × 3 seeds, one trial failed, one
+/// diverged, one still pending. `text` is put in every user-supplied string.
+let sample (text: string) : ReportInput =
+    let configurations =
+        [ 0, [ "M", "32"; "skip", "Dense"; "learning rate", "0.001" ], 0.90
+          1, [ "M", "64"; "skip", "Dense"; "learning rate", "0.01" ], 0.955
+          2, [ "M", "64"; "skip", "None"; "learning rate", "0.1" ], 0.93
+          3, [ "M", "128"; "skip", "Diagonal"; "learning rate", "0.003" ], 0.945
+          4, [ "M", "128"; "skip", text; "learning rate", "0.003" ], 0.94 ]
+    let history (level: float) (seed: uint64) (epochs: int) =
+        [ for e in 1..epochs ->
+              let decay = exp (-0.35 * float e)
+              EpochMetrics(e, 0.15 + 1.9 * decay + 0.01 * float seed, level - 0.4 * decay, Nullable(0.2 + 1.8 * decay + 0.02 * float seed), Nullable(level - 0.45 * decay), 0.01) ]
+    let trial configuration values level (seed: uint64) =
+        let accuracy = level + 0.01 * (float seed - 1.0) - 0.003 * float (seed * seed)
+        { Key = sprintf "%02d%02d%s" configuration seed (String.replicate 60 "a")
+          Configuration = configuration
+          Seed = seed
+          Values = values
+          Status = "completed"
+          Reason = ""
+          KeptEpoch = 10
+          ValidationAccuracy = Some accuracy
+          ValidationLoss = Some(0.6 - accuracy / 2.0)
+          TestAccuracy = Some(accuracy - 0.01)
+          TestLoss = Some(0.62 - accuracy / 2.0)
+          Seconds = Some(1.5 + float configuration)
+          History = history level seed 12 }
+    let trials =
+        [ for configuration, values, level in configurations do
+              for seed in [ 0UL; 1UL; 2UL ] do
+                  let t = trial configuration values level seed
+                  match configuration, seed with
+                  | 2, 2UL ->
+                      { t with
+                          Status = "diverged"
+                          Reason = "loss turned NaN at epoch 4"
+                          ValidationAccuracy = None
+                          ValidationLoss = None
+                          TestAccuracy = None
+                          TestLoss = None
+                          History = List.truncate 3 t.History }
+                  | 3, 1UL ->
+                      { t with
+                          Status = "failed"
+                          Reason = "out of memory, \"batch\" too large\n" + text
+                          ValidationAccuracy = None
+                          ValidationLoss = None
+                          TestAccuracy = None
+                          TestLoss = None
+                          Seconds = None
+                          History = [] }
+                  | 4, 2UL ->
+                      { t with
+                          Status = "pending"
+                          ValidationAccuracy = None
+                          ValidationLoss = None
+                          TestAccuracy = None
+                          TestLoss = None
+                          Seconds = None
+                          History = [] }
+                  | _ -> t ]
+    { SweepName = "digits widths " + text
+      Notes = "Widths and skips on digits.\n# not a heading\n- not a list\n*stars*, _under_, `ticks`, [link](x) | pipe & " + text
+      DataName = "digits " + text
+      ClassNames = [| "setosa"; "versicolor"; text |]
+      Trials = trials
+      Manifest = [ "git commit", "56dd942 (clean)"; "engine", "0.1.0"; "dataset hash", text; ".NET", "10.0.0" ]
+      Confusion = Some(array2D [ [ 10; 0; 0 ]; [ 0; 9; 1 ]; [ 0; 2; 8 ] ])
+      Verifications =
+        [ { Key = "0100" + String.replicate 60 "a"; VerifiedUtc = DateTime(2025, 1, 2, 4, 0, 0, DateTimeKind.Utc); Identical = true; Detail = "weights and metrics equal" }
+          { Key = "0300" + String.replicate 60 "a"; VerifiedUtc = DateTime(2025, 1, 2, 4, 1, 0, DateTimeKind.Utc); Identical = false; Detail = "epoch 3 differs: " + text } ]
+      GeneratedUtc = DateTime(2025, 1, 2, 3, 4, 5, DateTimeKind.Utc) }
+
+/// Each golden number is produced by golden/statistics.py, without MathNet.
+let private statisticsTests =
+    // Relative; the closed forms are exact, and often-quoted tables are off by 4e-11 (4.302652729911275).
+    let quantileTolerance = 1e-12
+    let close (tolerance: float) (actual: float) (expected: float) message =
+        Expect.isLessThanOrEqual (abs (actual - expected)) (tolerance * max 1.0 (abs expected)) (sprintf "%s: %.17g vs %.17g" message actual expected)
+    testList "statistics" [
+        testCase "t quantile 0.975 with 2 dof" <| fun () -> close quantileTolerance (Statistics.tQuantile 0.975 2.0) 4.302652729749462 "t(0.975, 2)"
+        testCase "t quantile 0.975 with 4 dof" <| fun () -> close quantileTolerance (Statistics.tQuantile 0.975 4.0) 2.776445105197793 "t(0.975, 4)"
+        testCase "summary of three values" <| fun () ->
+            let s = Statistics.summarize [ 0.90; 0.92; 0.94 ]
+            Expect.equal s.N 3 "N"
+            close 1e-15 s.Mean 0.92 "mean"
+            close 1e-14 s.StdDev 0.02 "sample standard deviation"
+            close quantileTolerance s.HalfWidth.Value (4.302652729749462 * 0.02 / sqrt 3.0) "half-width t·s/√n"
+        testCase "one value has no interval" <| fun () ->
+            let s = Statistics.summarize [ 0.5 ]
+            Expect.equal (s.Mean, s.StdDev, s.N, s.HalfWidth) (0.5, 0.0, 1, None) "n=1"
+            Expect.equal (ReportFormat.percent s) "50.00 % (n=1)" "shown as n=1"
+        testCase "no values is an error" <| fun () -> Expect.throwsT<ArgumentException> (fun () -> Statistics.summarize [] |> ignore) "empty"
+        testCase "Welch: Wikipedia's example 1 (t = -2.46, dof = 24.9)" <| fun () ->
+            let a1 = [ 27.5; 21.0; 19.0; 23.6; 17.0; 17.9; 16.9; 20.1; 21.9; 22.6; 23.1; 19.6; 19.0; 21.7; 21.4 ]
+            let a2 = [ 27.1; 22.0; 20.8; 23.4; 23.4; 23.5; 25.8; 22.0; 24.8; 20.2; 21.9; 22.1; 22.9; 20.5; 24.4 ]
+            close 1e-9 (Statistics.welch a1 a2) 0.0213780014628621 "p"
+            close 1e-9 (Statistics.welch a2 a1) 0.0213780014628621 "p is symmetric"
+        testCase "Welch: unequal sizes and variances" <| fun () ->
+            close 1e-9 (Statistics.welch [ 0.91; 0.93; 0.92 ] [ 0.88; 0.95; 0.80; 0.85 ]) 0.209190797887167 "p"
+        testCase "Welch: samples without spread" <| fun () ->
+            Expect.equal (Statistics.welch [ 1.0; 1.0 ] [ 1.0; 1.0 ]) 1.0 "equal means"
+            Expect.equal (Statistics.welch [ 1.0; 1.0 ] [ 2.0; 2.0 ]) 0.0 "different means"
+        testCase "Welch needs two values per sample" <| fun () ->
+            Expect.throwsT<ArgumentException> (fun () -> Statistics.welch [ 1.0 ] [ 1.0; 2.0 ] |> ignore) "one value"
+    ]
+
+let private leaderboardTests =
+    let standings = Leaderboard.rank (sample "x").Trials
+    testList "leaderboard" [
+        testCase "ranked by mean validation accuracy, completed trials only" <| fun () ->
+            Expect.equal (standings |> List.map _.Configuration) [ 1; 3; 4; 2; 0 ] "order"
+            Expect.equal (standings |> List.map _.ValidationAccuracy.N) [ 3; 2; 2; 2; 3 ] "seeds counted"
+            Expect.equal (standings |> List.map _.Runs) [ 3; 3; 3; 3; 3 ] "runs"
+        testCase "p-values against the leader, none for the leader" <| fun () ->
+            Expect.isNone standings.Head.VersusLeader "leader"
+            Expect.isTrue (standings.Tail |> List.forall (fun s -> s.VersusLeader.IsSome)) "others"
+        testCase "a stored trial's state becomes its status" <| fun () ->
+            let stored (state: TrialState) : StoredTrial =
+                { Key = "k"; Configuration = 0; Seed = 0UL; Settings = ""; Values = [ "M", "8" ]; State = state; Reason = ""; Stop = None
+                  KeptEpoch = None; ValidationLoss = None; ValidationAccuracy = None; TestLoss = None; TestAccuracy = None; Seconds = None
+                  StartedUtc = None; FinishedUtc = None; ModelPath = None; DefinitionHash = ""; History = [] }
+            let states = [ TrialState.Pending; TrialState.Running; TrialState.Finished Completed; TrialState.Finished Diverged; TrialState.Finished Failed ]
+            Expect.equal (states |> List.map (stored >> ReportInput.ofTrial >> _.Status)) [ "pending"; "running"; "completed"; "diverged"; "failed" ] "statuses"
+        testCase "failures listed with their reasons" <| fun () ->
+            let failures = Leaderboard.failures (sample "x").Trials
+            Expect.equal (failures |> List.map (fun t -> t.Configuration, t.Status)) [ 2, "diverged"; 3, "failed" ] "failures"
+    ]
+
+/// Lines removed from the expected text (-) and added in the actual one (+), with two lines of
+/// context, from a longest common subsequence of lines.
+let lineDiff (expected: string) (actual: string) =
+    let a, b = expected.Split '\n', actual.Split '\n'
+    let lcs = Array2D.zeroCreate (a.Length + 1) (b.Length + 1)
+    for i in a.Length - 1 .. -1 .. 0 do
+        for j in b.Length - 1 .. -1 .. 0 do
+            lcs[i, j] <- if a[i] = b[j] then lcs[i + 1, j + 1] + 1 else max lcs[i + 1, j] lcs[i, j + 1]
+    let rec walk i j acc =
+        if i < a.Length && j < b.Length && a[i] = b[j] then walk (i + 1) (j + 1) ((' ', a[i]) :: acc)
+        elif i < a.Length && (j = b.Length || lcs[i + 1, j] >= lcs[i, j + 1]) then walk (i + 1) j (('-', a[i]) :: acc)
+        elif j < b.Length then walk i (j + 1) (('+', b[j]) :: acc)
+        else List.rev acc
+    let lines = walk 0 0 [] |> Array.ofList
+    let changed = lines |> Array.mapi (fun k (tag, _) -> k, tag <> ' ') |> Array.filter snd |> Array.map fst
+    lines
+    |> Array.mapi (fun k (tag, text) -> k, sprintf "%c %s" tag text)
+    |> Array.filter (fun (k, _) -> changed |> Array.exists (fun c -> abs (c - k) <= 2))
+    |> Array.map snd
+    |> String.concat "\n"
+
+/// Golden file of report.md. After an intended change, regenerate it with
+/// `HYBRID_UPDATE_GOLDEN=1 dotnet run --project tests/Hybrid.Tests -- --filter "Hybrid.report.markdown.golden file"`
+/// and review the file's diff before committing it.
+let private goldenPath = Path.Combine(__SOURCE_DIRECTORY__, "golden", "report.md")
+
+let private goldenTests =
+    testList "markdown" [
+        testCase "golden file" <| fun () ->
+            let actual = Markdown.render (sample "<b>bold</b>")
+            if Environment.GetEnvironmentVariable "HYBRID_UPDATE_GOLDEN" = "1" then File.WriteAllText(goldenPath, actual)
+            let expected = File.ReadAllText goldenPath
+            if actual <> expected then
+                failtestf "report.md differs from %s (set HYBRID_UPDATE_GOLDEN=1 to regenerate):\n%s" goldenPath (lineDiff expected actual)
+        testCase "escaping of Markdown syntax" <| fun () ->
+            Expect.equal (Markdown.escape "a|b*c_d`e[f]g~h\\i") "a\\|b\\*c\\_d\\`e\\[f\\]g\\~h\\\\i" "syntax"
+            Expect.equal (Markdown.escape "<b> & </b>") "&lt;b&gt; &amp; &lt;/b&gt;" "HTML"
+            Expect.equal (Markdown.escape "one\r\ntwo\nthree") "one two three" "line breaks in a cell"
+            Expect.equal (Markdown.paragraphs "# title\n- item\nplain") "\\# title\n\\- item\nplain" "line starts"
+    ]
+
+let private csvTests =
+    testList "csv" [
+        testCase "RFC 4180 quoting" <| fun () ->
+            Expect.equal (TrialsCsv.field "plain") "plain" "plain"
+            Expect.equal (TrialsCsv.field "a,b") "\"a,b\"" "comma"
+            Expect.equal (TrialsCsv.field "say \"hi\"") "\"say \"\"hi\"\"\"" "quotes doubled"
+            Expect.equal (TrialsCsv.field "two\nlines") "\"two\nlines\"" "line break"
+        testCase "one row per trial, every setting a column" <| fun () ->
+            let csv = TrialsCsv.render (sample "x,\"y\"").Trials
+            let lines = csv.Split("\r\n", StringSplitOptions.RemoveEmptyEntries)
+            Expect.equal
+                lines[0]
+                "key,configuration,seed,M,skip,learning rate,status,reason,kept_epoch,validation_accuracy,validation_loss,test_accuracy,test_loss,seconds"
+                "header"
+            Expect.stringStarts lines[1] ("0000" + String.replicate 60 "a" + ",0,0,32,Dense,0.001,completed,,10,0.89,") "first row"
+            Expect.stringContains csv "4,0,128,\"x,\"\"y\"\"\",0.003,completed" "a quoted setting value"
+            Expect.stringContains csv ",failed,\"out of memory, \"\"batch\"\" too large\nx,\"\"y\"\"\",10,,,,,\r\n" "a quoted reason over two lines"
+            Expect.stringContains csv ",pending,,10,,,,,\r\n" "a pending trial"
+            Expect.equal (lines |> Array.filter (fun l -> l.StartsWith "0")).Length 15 "15 trials"
+    ]
+
+/// The HTML without the embedded plotly.js, whose own source holds URL strings it never fetches.
+let withoutPlotly (html: string) =
+    let plotly = ReportHtml.plotlyJs.Value
+    let at = html.IndexOf(plotly, StringComparison.Ordinal)
+    Expect.isGreaterThanOrEqual at 0 "plotly.js is embedded"
+    Expect.equal (html.IndexOf(plotly, at + plotly.Length, StringComparison.Ordinal)) -1 "plotly.js is embedded once"
+    html.Remove(at, plotly.Length)
+
+let private escapingTests =
+    testList "escaping" [
+        for text in hostile do
+            let input = sample text
+            testCase (sprintf "HTML shows %s as text" text) <| fun () ->
+                let html = ReportHtml.render input |> withoutPlotly
+                Expect.isFalse (html.Contains text) "no unescaped occurrence"
+                Expect.isFalse (Regex.IsMatch(html, "<img|<script>alert", RegexOptions.IgnoreCase)) "no injected element"
+                Expect.stringContains html (ReportHtml.encode text) "shown encoded"
+                // Inside the charts' JSON, `<` is \u003c so no string can close the script element.
+                let json = Regex.Matches(html, "var f = (.*?); Plotly\\.newPlot") |> Seq.map _.Groups[1].Value |> List.ofSeq
+                Expect.hasLength json 6 "six charts"
+                Expect.isFalse (json |> List.exists (fun j -> j.Contains '<')) "no '<' in chart JSON"
+                Expect.isTrue (json |> List.exists (fun j -> j.Contains "\\u0026lt;")) "labels are HTML-encoded, then JSON-escaped"
+            testCase (sprintf "Markdown shows %s as text" text) <| fun () ->
+                let markdown = Markdown.render input
+                Expect.isFalse (markdown.Contains text) "no unescaped occurrence"
+                Expect.isFalse (Regex.IsMatch(markdown, "<img|<script", RegexOptions.IgnoreCase)) "no raw HTML"
+        testCase "chart labels show markup as text" <| fun () ->
+            Expect.equal (ReportCharts.label "<a href=x>&amp;</a>") "&lt;a href=x&gt;&amp;amp;&lt;/a&gt;" "encoded for plotly.js"
+            Expect.equal (ReportCharts.label (String.replicate 30 "x")) (String.replicate 27 "x" + "…") "cut"
+        testCase "JSON in a script element cannot end it" <| fun () ->
+            Expect.equal (ReportHtml.scriptJson "{\"a\":\"</script><!--&\u2028\"}") "{\"a\":\"\\u003c/script\\u003e\\u003c!--\\u0026\\u2028\"}" "escaped"
+        testCase "the HTML fetches nothing" <| fun () ->
+            let html = ReportHtml.render (sample "x") |> withoutPlotly
+            Expect.isFalse (Regex.IsMatch(html, "<script[^>]*\\ssrc\\s*=", RegexOptions.IgnoreCase)) "no <script src=>"
+            Expect.isFalse (Regex.IsMatch(html, "<link[^>]*href\\s*=\\s*\"(?!data:)", RegexOptions.IgnoreCase)) "no <link href=> but data:"
+            Expect.isFalse (Regex.IsMatch(html, "\\s(src|href|srcset|poster|action|formaction|background)\\s*=\\s*[\"']?\\s*(https?:)?//", RegexOptions.IgnoreCase)) "no fetchable attribute"
+            Expect.isFalse (Regex.IsMatch(html, "https?://|url\\(", RegexOptions.IgnoreCase)) "no URL outside plotly.js at all"
+            Expect.stringContains html "Content-Security-Policy\" content=\"default-src 'none'" "a CSP that forbids fetching"
+    ]
+
+let private writeTests =
+    testList "write" [
+        testCase "writes the three files and leaves no temporary file" <| fun () ->
+            let directory = Path.Combine(Path.GetTempPath(), "hybrid-report-" + Guid.NewGuid().ToString "N")
+            try
+                let paths = Report.write directory (sample "x")
+                let again = Report.write directory (sample "y")
+                Expect.equal again paths "same paths"
+                Expect.equal (Directory.GetFiles directory |> Array.map Path.GetFileName |> Array.sort) [| "report.html"; "report.md"; "trials.csv" |] "files"
+                Expect.stringContains (File.ReadAllText paths.Markdown) "digits widths y" "overwritten"
+            finally
+                if Directory.Exists directory then Directory.Delete(directory, true)
+    ]
+
+let tests =
+    testList "report" [ statisticsTests; leaderboardTests; goldenTests; csvTests; escapingTests; writeTests ]
