@@ -12,6 +12,7 @@ let all =
           ExperimentTests.tests
           StoreTests.tests
           PreludeTests.tests
+          SweepTests.tests
           ReportTests.tests
           BrowserTests.tests ]
 
@@ -20,4 +21,6 @@ let main argv =
     match argv with
     // The store's durability test runs this program again as a writer and kills it mid-sweep.
     | [| "--store-writer"; file |] -> StoreTests.writer file
+    // The sweep's resume test runs this program again as a sweep and kills it mid-run.
+    | [| "--sweep-child"; root |] -> SweepTests.child root
     | _ -> runTestsWithCLIArgs [] argv all

@@ -1,0 +1,99 @@
+/// Sweeps end to end: a sweep killed mid-run and run again finishes with every trial run exactly
+/// once, the cut-off trials continued from their checkpoints, and the same bits as a run never killed.
+module Hybrid.Tests.SweepTests
+
+open System
+open System.Diagnostics
+open System.IO
+open Expecto
+open Microsoft.Data.Sqlite
+open Hybrid
+open Hybrid.Engine.Model
+
+let private digits = lazy ({ Name = "digits"; Split = Dataset.digits () |> Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 42UL }: Data)
+
+/// 12 trials long enough (40 full epochs) for a kill to land mid-trial.
+let private resumable () : Sweep =
+    { Name = "resume"
+      Data = digits.Value
+      Base = { Settings.defaults with Epochs = 40; Patience = None }
+      Space = [ M, ints [ 64; 128 ]; Skip, skips [ SkipKind.Dense; SkipKind.None ] ]
+      Strategy = Strategy.Grid 1
+      Seeds = [ 0UL; 1UL; 2UL ]
+      Only = []
+      Notes = "" }
+
+/// The child process's work (tests/Hybrid.Tests run with `--sweep-child ROOT`): the sweep, until killed.
+let child (root: string) : int =
+    Environment.SetEnvironmentVariable("HYBRID_RUNS", root)
+    Sweep.run (resumable ()) |> ignore
+    0
+
+let private withRoot (body: string -> unit) =
+    let root = Path.Combine(Path.GetTempPath(), "hybrid-sweep-" + Guid.NewGuid().ToString "N")
+    try body root
+    finally if Directory.Exists root then Directory.Delete(root, true)
+
+/// Runs the sweep in this process with its runs folder at `root`.
+let private runAt (root: string) (sweep: Sweep) =
+    let saved = Environment.GetEnvironmentVariable "HYBRID_RUNS"
+    Environment.SetEnvironmentVariable("HYBRID_RUNS", root)
+    try Sweep.run sweep
+    finally Environment.SetEnvironmentVariable("HYBRID_RUNS", saved)
+
+let private count (database: string) (sql: string) =
+    use connection = new SqliteConnection(sprintf "Data Source=%s;Mode=ReadOnly;Pooling=False" database)
+    connection.Open()
+    use command = connection.CreateCommand()
+    command.CommandText <- sql
+    Convert.ToInt32(command.ExecuteScalar())
+
+/// Starts the child, waits until `finished` trials are reported, and kills it without warning.
+let private killAfter (root: string) (finished: int) =
+    let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+    [ Reflection.Assembly.GetExecutingAssembly().Location; "--sweep-child"; root ] |> List.iter info.ArgumentList.Add
+    use child = Process.Start info |> nonNull
+    let mutable seen = 0
+    let deadline = Stopwatch.StartNew()
+    while seen < finished && deadline.Elapsed < TimeSpan.FromMinutes 3.0 do
+        match child.StandardOutput.ReadLine() with
+        | null -> failtestf "the sweep ended before the kill: %s" (child.StandardError.ReadToEnd())
+        | line when line.StartsWith "#" -> seen <- seen + 1
+        | _ -> ()
+    child.Kill true
+    child.WaitForExit()
+    seen
+
+let private fingerprint (t: StoredTrial) =
+    t.Key, t.State, t.ValidationAccuracy, t.ValidationLoss, t.TestAccuracy, t.TestLoss, t.KeptEpoch, t.History
+
+let tests =
+    testList "Sweep" [
+        testCase "a sweep killed mid-run resumes: every trial once, cut-off trials from their checkpoints, the same bits" <| fun () ->
+            withRoot (fun root ->
+                let seen = killAfter (Path.Combine(root, "killed")) 4
+                Expect.isGreaterThanOrEqual seen 4 "trials reported before the kill"
+                let database = Path.Combine(root, "killed", "resume", "sweep.db")
+                let finishedBefore = count database "SELECT COUNT(*) FROM trials WHERE status = 'completed'"
+                let checkpoints = count database "SELECT COUNT(*) FROM checkpoints"
+                Expect.isGreaterThanOrEqual finishedBefore 4 "finished trials survived the kill"
+                Expect.isGreaterThanOrEqual checkpoints 1 "a trial was cut off after an epoch, with its checkpoint"
+                let resumed = runAt (Path.Combine(root, "killed")) (resumable ())
+                Expect.equal (resumed.Tally.Finished - resumed.Tally.Skipped) (12 - finishedBefore) "only the unfinished trials ran again"
+                Expect.equal (count database "SELECT COUNT(*) FROM checkpoints") 0 "no checkpoint left behind"
+                let clean = runAt (Path.Combine(root, "clean")) (resumable ())
+                Expect.equal (resumed.Trials |> List.map fingerprint) (clean.Trials |> List.map fingerprint) "same results as a run never killed"
+                for a, b in List.zip resumed.Trials clean.Trials do
+                    let weights (t: StoredTrial) = (ModelFile.load (Option.get t.ModelPath)).Parameters |> Array.map BitConverter.SingleToInt32Bits
+                    Expect.equal (weights a) (weights b) (sprintf "trial %s's weights" a.Key))
+        testCase "running a finished sweep again runs nothing" <| fun () ->
+            withRoot (fun root ->
+                let sweep = { resumable () with Base = { (resumable ()).Base with Epochs = 2 } }
+                runAt root sweep |> ignore
+                let again = runAt root sweep
+                Expect.equal again.Tally.Skipped 12 "every trial was already finished"
+                Expect.equal again.Tally.Finished 12 "and nothing else ran")
+        testCase "a sweep name cannot leave the runs folder" <| fun () ->
+            for name in [ "../escape"; "/etc"; "a/b"; ".hidden"; "nul\000byte"; "" ] do
+                Expect.throwsT<ArgumentException> (fun () -> directoryOf name |> ignore) (sprintf "%A is refused" name)
+    ]
