@@ -23,9 +23,9 @@ let experiment (name: string) (dataset: Dataset) seeds =
       Notes = "Dense vs diagonal vs no skip, everything else at the defaults." }
 
 let experiments =
-    [ experiment "iris" (Dataset.iris ()) (if smoke then 2 else 10)
-      experiment "wine" (Dataset.wine ()) (if smoke then 2 else 10)
-      experiment "digits" (Dataset.digits ()) (if smoke then 2 else 5) ]
+    [ experiment "iris" (Dataset.iris ()) (if smoke then 2 else 20)
+      experiment "wine" (Dataset.wine ()) (if smoke then 2 else 20)
+      experiment "digits" (Dataset.digits ()) (if smoke then 2 else 10) ]
 
 /// Test accuracies of each skip kind's trials.
 let accuracies (outcome: SweepOutcome) =

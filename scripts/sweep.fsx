@@ -24,7 +24,7 @@ let sweep =
           Skip, skips [ SkipKind.Dense; SkipKind.Diagonal; SkipKind.None ]
           Setting.Optimizer, optimizers [ OptimizerKind.Adam; OptimizerKind.AdamW; OptimizerKind.Sgd ]
           LearningRate, LogRange(1e-3, 3e-2) ]
-      Strategy = Strategy.Sobol(if smoke then 2 else 24)
+      Strategy = Strategy.Sobol(if smoke then 2 else 128)
       Seeds = (if smoke then [ 0UL; 1UL ] else [ 0UL; 1UL; 2UL ])
       Only = []
       Notes = "Which widths, skip and optimizer suit the digits? Sobol points over the space, 3 seeds each." }
