@@ -1,6 +1,7 @@
-// The one prelude every script loads: builds the library if needed, then references it and the
-// packages it depends on (a DLL referenced by path does not bring its NuGet dependencies).
-#load "_build.fsx"
+// The one prelude every script loads, right after `#load "_build.fsx"` (which builds the library if
+// needed): references the library and the packages it depends on, since a DLL referenced by path
+// does not bring its NuGet dependencies. fsi resolves the references of a loaded file before running
+// anything in it, so the build must be a separate, earlier #load in the script itself.
 // The run store's SQLite provider and its native library; the same version as Directory.Packages.props.
 #r "nuget: Microsoft.Data.Sqlite, 10.0.15"
 #r "nuget: Spectre.Console, 0.57.2"

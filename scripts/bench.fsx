@@ -2,6 +2,7 @@
 // optimizer step on shuffled mini-batches) and inference, in samples per second.
 // Usage: dotnet fsi scripts/bench.fsx -- --shape 784,256,128,10 --batch 128 --threads 2 --seconds 10
 // The last line is machine-readable: train_samples_per_s=<number> infer_samples_per_s=<number>
+#load "_build.fsx"
 #load "_load.fsx"
 
 open System

@@ -1,6 +1,7 @@
 // Trains the network on the built-in digits data (1,797 8×8 images, 10 classes) with the default
 // settings, prints its held-out test accuracy, and saves the model under runs/digits/.
 // Usage: dotnet fsi scripts/digits.fsx        (HYBRID_SMOKE=1: a short budget, for CI)
+#load "_build.fsx"
 #load "_load.fsx"
 
 open System

@@ -2,6 +2,7 @@
 // hidden layer help, and which form? Dense vs diagonal vs no skip on iris, wine and digits, several
 // seeds each, with 95% confidence intervals and Welch's t-test between every pair of kinds.
 // Usage: dotnet fsi scripts/skip.fsx        (HYBRID_SMOKE=1: few seeds and epochs, for CI)
+#load "_build.fsx"
 #load "_load.fsx"
 
 open System

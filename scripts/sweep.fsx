@@ -3,6 +3,7 @@
 // its best trials re-run to prove they reproduce bit for bit, and reported in runs/digits/report.html.
 // Run it again and it resumes: finished trials are kept, cut-off ones continue from their last epoch.
 // Usage: dotnet fsi scripts/sweep.fsx        (HYBRID_SMOKE=1: a tiny sweep, for CI)
+#load "_build.fsx"
 #load "_load.fsx"
 
 open System

@@ -47,8 +47,11 @@ let expecto () =
     let summary = text.Split '\n' |> Array.filter (fun line -> line.Contains "EXPECTO!") |> String.concat "\n"
     outcome "Expecto (Hybrid.Tests)" code (count @"(\d+) passed" summary) (count @"(\d+) failed" summary + count @"(\d+) errored" summary)
 
-/// Every user-facing script, run as a user would but with a small budget (HYBRID_SMOKE=1).
+/// Every user-facing script, run as a user would but with a small budget (HYBRID_SMOKE=1). The
+/// library's Release build is removed first, so the first script builds it as on a fresh clone.
 let scripts () =
+    let library = Path.Combine(root, "src", "Hybrid", "bin", "Release")
+    if Directory.Exists library then Directory.Delete(library, true)
     Directory.GetFiles(Path.Combine(root, "scripts"), "*.fsx")
     |> Array.filter (fun f -> not ((Path.GetFileName f).StartsWith "_") && Path.GetFileName f <> "test.fsx")
     |> Array.sort

@@ -1,5 +1,6 @@
 // One training run on the built-in iris data: train, save the model, load it back, predict.
 // Usage: dotnet fsi scripts/train.fsx        (HYBRID_SMOKE=1: a short budget, for CI)
+#load "_build.fsx"
 #load "_load.fsx"
 
 open System

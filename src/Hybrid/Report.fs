@@ -47,20 +47,12 @@ type ReportPaths = { Html: string; Markdown: string; Csv: string }
 [<RequireQualifiedAccess>]
 module ReportInput =
 
-    let private status (state: TrialState) =
-        match state with
-        | TrialState.Pending -> "pending"
-        | TrialState.Running -> "running"
-        | TrialState.Finished Completed -> "completed"
-        | TrialState.Finished Diverged -> "diverged"
-        | TrialState.Finished Failed -> "failed"
-
     let ofTrial (t: StoredTrial) : ReportTrial =
         { Key = t.Key
           Configuration = t.Configuration
           Seed = t.Seed
           Values = t.Values
-          Status = status t.State
+          Status = Store.stateName t.State
           Reason = t.Reason
           KeptEpoch = Option.defaultValue 0 t.KeptEpoch
           ValidationAccuracy = t.ValidationAccuracy

@@ -216,7 +216,8 @@ module Store =
     let private readInt (reader: SqliteDataReader) (i: int) : int option =
         if reader.IsDBNull i then None else Some(reader.GetInt32 i)
 
-    let private statusText (state: TrialState) =
+    /// The state's name as stored and reported: pending, running, completed, diverged or failed.
+    let stateName (state: TrialState) =
         match state with
         | TrialState.Pending -> "pending"
         | TrialState.Running -> "running"
@@ -541,7 +542,7 @@ module Store =
                            finished_utc = @now, model_path = @model
                        WHERE key = @key"""
                     [ "@key", box key
-                      "@status", box (statusText (TrialState.Finished result.Status))
+                      "@status", box (stateName (TrialState.Finished result.Status))
                       "@reason", box result.Reason
                       "@stop", box (string result.Stop)
                       "@kept", box result.KeptEpoch
