@@ -515,7 +515,7 @@ h1 { font-size: 1.7em; margin-bottom: 4px; } h2 { margin-top: 36px; border-botto
 table { border-collapse: collapse; margin: 12px 0; background: #fff; font-size: 0.92em; }
 th, td { border: 1px solid #d8dee4; padding: 4px 8px; text-align: left; vertical-align: top; } th { background: #f0f3f6; }
 td { font-variant-numeric: tabular-nums; } .leaderboard td:nth-last-child(-n+6) { white-space: nowrap; }
-table.leaderboard { display: block; overflow-x: auto; max-width: 100%; }
+table.leaderboard { display: block; overflow: auto; max-width: 100%; max-height: 36em; }
 .grid { display: flex; flex-wrap: wrap; gap: 12px; }
 .chart { background: #fff; border: 1px solid #d8dee4; margin: 12px 0; }"""
 
