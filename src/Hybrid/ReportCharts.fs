@@ -1,0 +1,143 @@
+namespace Hybrid
+
+open System
+open System.Globalization
+open Plotly.NET
+open Plotly.NET.TraceObjects
+
+// The report's charts, as Plotly.NET figures.
+
+[<RequireQualifiedAccess>]
+module ReportCharts =
+
+    /// Long labels are cut so they leave room for the plot.
+    let private shorten (text: string) = if text.Length > 28 then text.Substring(0, 27) + "…" else text
+
+    /// A user string as a chart label. plotly.js reads labels as a small subset of HTML (<b>, <a href>,
+    /// <br>...) and decodes &lt; &gt; &amp; for display, so these three are encoded and the text
+    /// shows as written.
+    let label (text: string) =
+        (shorten text).Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;")
+
+    let private palette = [| "#1f77b4"; "#d62728"; "#2ca02c" |]
+
+    let private tryParse (text: string) =
+        match Double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture) with
+        | true, x when Double.IsFinite x -> Some x
+        | _ -> None
+
+    /// The values as numbers when every one is a finite number.
+    let private numbers (values: string list) =
+        let parsed = values |> List.choose tryParse
+        if parsed.Length = values.Length && not parsed.IsEmpty then Some parsed else None
+
+    /// Positive values over a decade or more read better on a log scale (learning rates).
+    let private wide (xs: float list) = List.min xs > 0.0 && List.max xs / List.min xs >= 10.0
+
+    /// 1, 2 and 5 times the powers of ten from `low` to `high`: log-axis ticks that read easily.
+    let private logTicks (low: float) (high: float) =
+        [ for decade in floor (log10 low) .. ceil (log10 high) do
+              for m in [ 1.0; 2.0; 5.0 ] do
+                  let x = m * 10.0 ** decade
+                  if x >= low * (1.0 - 1e-9) && x <= high * (1.0 + 1e-9) then x ]
+
+    /// Train (solid) and validation (dashed) loss per epoch of each trial of the best three configurations.
+    let learningCurves (standings: Standing list) : GenericChart =
+        standings
+        |> List.truncate palette.Length
+        |> List.mapi (fun rank s ->
+            let color = Color.fromHex palette[rank]
+            let group = ReportFormat.configuration s.Configuration
+            // One legend entry per configuration and curve; hovering a line tells its seed.
+            s.Trials
+            |> List.mapi (fun i t ->
+                let validation = t.History |> List.choose (fun m -> m.ValidationLoss |> Option.ofNullable |> Option.map (fun v -> m.Epoch, v))
+                let seed = sprintf "seed %d" t.Seed
+                [ Chart.Line(t.History |> List.map _.Epoch, t.History |> List.map _.TrainLoss, Name = group + " train", Text = seed, LineColor = color)
+                  Chart.Line(
+                      List.map fst validation,
+                      List.map snd validation,
+                      Name = group + " validation",
+                      Text = seed,
+                      LineColor = color,
+                      LineDash = StyleParam.DrawingStyle.Dash
+                  ) ]
+                |> List.map (Chart.withTraceInfo (LegendGroup = group, ShowLegend = (i = 0))))
+            |> List.concat)
+        |> List.concat
+        |> Chart.combine
+        |> Chart.withXAxisStyle (TitleText = "epoch")
+        |> Chart.withYAxisStyle (TitleText = "loss (log scale)", AxisType = StyleParam.AxisType.Log)
+        |> Chart.withTitle "Learning curves of the best configurations (solid: train, dashed: validation)"
+        |> Chart.withSize (1000, 480)
+
+    /// One axis per setting and one for validation accuracy, one line per configuration (its mean).
+    /// Categorical settings become indices labelled with their values; wide numeric ones, log10.
+    let parallelCoordinates (names: string list) (standings: Standing list) : GenericChart =
+        let dimension (name: string) =
+            let values = standings |> List.map (fun s -> Leaderboard.valueOf name s.Values)
+            match numbers values with
+            | Some xs when wide xs ->
+                let ticks = logTicks (List.min xs) (List.max xs)
+                Dimension.initParallel (
+                    Label = label name + " (log)",
+                    Values = List.map log10 xs,
+                    Tickvals = List.map log10 ticks,
+                    TickText = (ticks |> List.map (fun x -> x.ToString("G4", CultureInfo.InvariantCulture)))
+                )
+            | Some xs -> Dimension.initParallel (Label = label name, Values = xs)
+            | None ->
+                let categories = List.distinct values
+                Dimension.initParallel (
+                    Label = label name,
+                    Values = (values |> List.map (fun v -> List.findIndex ((=) v) categories)),
+                    Tickvals = [ 0 .. categories.Length - 1 ],
+                    // Parallel-coordinates ticks are set as plain text, never read as HTML.
+                    TickText = List.map shorten categories
+                )
+        let accuracy = standings |> List.map (fun s -> 100.0 * s.ValidationAccuracy.Mean)
+        Chart.ParallelCoord(
+            [ yield! List.map dimension names; yield Dimension.initParallel (Label = "validation accuracy (%)", Values = accuracy) ],
+            LineColor = Color.fromColorScaleValues accuracy,
+            LineColorScale = StyleParam.Colorscale.Viridis,
+            ShowLineColorScale = true
+        )
+        |> Chart.withTitle "Settings vs mean validation accuracy, one line per configuration"
+        |> Chart.withSize (1000, 460)
+
+    /// Validation accuracy of every completed trial against one setting's value.
+    let setting (name: string) (standings: Standing list) : GenericChart =
+        let trials = standings |> List.collect _.Trials
+        let accuracy = trials |> List.map (fun t -> 100.0 * Option.defaultValue nan t.ValidationAccuracy)
+        let labels = trials |> List.map (fun t -> sprintf "%s seed %d" (ReportFormat.configuration t.Configuration) t.Seed)
+        let values = trials |> List.map (fun t -> Leaderboard.valueOf name t.Values)
+        let chart, axisType =
+            match numbers values with
+            | Some xs -> Chart.Point(xs, accuracy, MultiText = labels), (if wide xs then StyleParam.AxisType.Log else StyleParam.AxisType.Linear)
+            | None -> Chart.Point(List.map label values, accuracy, MultiText = labels), StyleParam.AxisType.Category
+        chart
+        |> Chart.withXAxisStyle (TitleText = label name, AxisType = axisType)
+        |> Chart.withYAxisStyle (TitleText = "validation accuracy (%)")
+        |> Chart.withTitle (label name)
+        |> Chart.withSize (480, 360)
+
+    /// Counts of true (rows) against predicted (columns) classes, the first class on top.
+    let confusion (classNames: string[]) (matrix: int[,]) : GenericChart =
+        let rows, columns = Array2D.length1 matrix, Array2D.length2 matrix
+        let name i = if i < classNames.Length then label classNames[i] else string i
+        let z = [ for i in 0 .. rows - 1 -> [ for j in 0 .. columns - 1 -> matrix[i, j] ] ]
+        Chart.AnnotatedHeatmap(
+            z,
+            z |> List.map (List.map string),
+            X = List.init columns name,
+            Y = List.init rows name,
+            // Light enough at the top that the counts stay readable in black.
+            ColorScale = StyleParam.Colorscale.Custom [ 0.0, Color.fromHex "#f7fbff"; 1.0, Color.fromHex "#5b9bd5" ],
+            ReverseYAxis = true
+        )
+        |> Chart.withXAxisStyle (TitleText = "predicted class", AxisType = StyleParam.AxisType.Category)
+        |> Chart.withYAxisStyle (TitleText = "true class", AxisType = StyleParam.AxisType.Category)
+        |> Chart.withTitle "Confusion matrix of the best model on the test split"
+        |> Chart.withSize (max 560 (320 + 56 * columns), max 480 (260 + 56 * rows))
+
+/// report.html: one self-contained file that makes no network request.
