@@ -13,6 +13,7 @@ let all =
           StoreTests.tests
           PreludeTests.tests
           SweepTests.tests
+          FuzzTests.tests
           ReportTests.tests
           BrowserTests.tests ]
 
