@@ -11,6 +11,7 @@ internal sealed class Batches
     private readonly LabeledData _data;
     private readonly int[] _order;
     private readonly ulong _seed;
+    private readonly Rng _rng = new(0);
 
     public Batches(LabeledData data, int batchSize, ulong seed)
     {
@@ -34,7 +35,8 @@ internal sealed class Batches
     public void Shuffle(int epoch)
     {
         for (var i = 0; i < _order.Length; i++) _order[i] = i;
-        new Rng(EpochSeed(_seed, epoch)).Shuffle(_order.AsSpan());
+        _rng.Reseed(EpochSeed(_seed, epoch));
+        _rng.Shuffle(_order.AsSpan());
     }
 
     /// <summary>Gathers batch <paramref name="index"/> of the current order into X and Labels; returns its row count.</summary>

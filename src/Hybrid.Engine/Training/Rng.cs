@@ -8,7 +8,10 @@ public sealed class Rng
 {
     private ulong _s0, _s1, _s2, _s3;
 
-    public Rng(ulong seed)
+    public Rng(ulong seed) => Reseed(seed);
+
+    /// <summary>Restarts the stream as <c>new Rng(seed)</c> would, without allocating a new generator.</summary>
+    public void Reseed(ulong seed)
     {
         var sm = seed;
         _s0 = SplitMix(ref sm);

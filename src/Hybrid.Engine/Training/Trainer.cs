@@ -1,4 +1,3 @@
-using Hybrid.Engine.Kernels;
 using Hybrid.Engine.Model;
 
 namespace Hybrid.Engine.Training;
@@ -24,35 +23,34 @@ public static class Trainer
         if (options.Patience is not null && validation is null)
             throw new ArgumentException("validation: early stopping (Patience) needs validation data, found none", nameof(validation));
 
-        using var kernels = KernelSet.Fast(options.Threads);
-        var batches = new Batches(train, options.BatchSize, options.Seed);
-        var network = new Network(shape, kernels, batches.BatchSize, Optimizer.CoupledDecay(options.Optimizer));
-        Initialization.Initialize(network.Layout, network.Parameters, options.Seed);
-        var run = new Run(network, new Optimizer(options.Optimizer, network.Layout, kernels.Elementwise), batches, options);
+        using var stepper = Stepper.Unchecked(shape, train, options);
+        var run = new Run(stepper, options);
         if (resume is not null) run.Restore(resume);
         return run.Execute(validation, onEpoch);
     }
 
-    private sealed class Run(Network network, Optimizer optimizer, Batches batches, TrainingOptions options)
+    private sealed class Run(Stepper stepper, TrainingOptions options)
     {
+        private readonly Network _network = stepper.Network;
+        private readonly Optimizer _optimizer = stepper.Optimizer;
         private readonly List<EpochMetrics> _history = [];
-        private readonly float[] _kept = (float[])network.Parameters.Clone();
+        private readonly float[] _kept = (float[])stepper.Network.Parameters.Clone();
         private int _keptEpoch;
         private double _bestValidationLoss = double.PositiveInfinity;
         private int _firstEpoch = 1;
 
         public void Restore(TrainingCheckpoint c)
         {
-            RequireLength(c.Parameters, network.Parameters.Length, nameof(c.Parameters));
-            RequireLength(c.Kept, network.Parameters.Length, nameof(c.Kept));
-            RequireLength(c.OptimizerFirst, optimizer.First.Length, nameof(c.OptimizerFirst));
-            RequireLength(c.OptimizerSecond, optimizer.Second.Length, nameof(c.OptimizerSecond));
+            RequireLength(c.Parameters, _network.Parameters.Length, nameof(c.Parameters));
+            RequireLength(c.Kept, _network.Parameters.Length, nameof(c.Kept));
+            RequireLength(c.OptimizerFirst, _optimizer.First.Length, nameof(c.OptimizerFirst));
+            RequireLength(c.OptimizerSecond, _optimizer.Second.Length, nameof(c.OptimizerSecond));
             if (c.Epoch < 0 || c.Epoch > options.Epochs || c.History.Count != c.Epoch)
                 throw new ArgumentException($"resume: expected a checkpoint after epoch 0 to {options.Epochs} with one history entry per epoch, found epoch {c.Epoch} with {c.History.Count} entries", "resume");
-            c.Parameters.CopyTo(network.Parameters, 0);
-            c.OptimizerFirst.CopyTo(optimizer.First, 0);
-            c.OptimizerSecond.CopyTo(optimizer.Second, 0);
-            optimizer.Steps = c.OptimizerSteps;
+            c.Parameters.CopyTo(_network.Parameters, 0);
+            c.OptimizerFirst.CopyTo(_optimizer.First, 0);
+            c.OptimizerSecond.CopyTo(_optimizer.Second, 0);
+            _optimizer.Steps = c.OptimizerSteps;
             c.Kept.CopyTo(_kept, 0);
             (_keptEpoch, _bestValidationLoss, _firstEpoch) = (c.KeptEpoch, c.BestValidationLoss, c.Epoch + 1);
             _history.AddRange(c.History);
@@ -65,11 +63,11 @@ public static class Trainer
             for (var epoch = _firstEpoch; epoch <= options.Epochs; epoch++)
             {
                 var (trainLoss, trainAccuracy, learningRate) = TrainEpoch(epoch);
-                if (!double.IsFinite(trainLoss) || !AllFinite(network.Parameters))
+                if (!double.IsFinite(trainLoss) || !AllFinite(_network.Parameters))
                     return Finish(StopReason.Diverged, epoch);
                 var (validationLoss, validationAccuracy) = validation is null
                     ? ((double?)null, (double?)null)
-                    : Evaluation.Evaluate(network, validation);
+                    : Evaluation.Evaluate(_network, validation);
                 var metrics = new EpochMetrics(epoch, trainLoss, trainAccuracy, validationLoss, validationAccuracy, learningRate);
                 _history.Add(metrics);
                 Keep(epoch, validationLoss);
@@ -82,30 +80,18 @@ public static class Trainer
 
         private (double Loss, double Accuracy, double LearningRate) TrainEpoch(int epoch)
         {
-            batches.Shuffle(epoch);
+            stepper.Batches.Shuffle(epoch);
             var (lossSum, correct, rowsSeen, learningRate) = (0.0, 0, 0, 0.0);
-            for (var i = 0; i < batches.PerEpoch; i++)
+            for (var i = 0; i < stepper.Batches.PerEpoch; i++)
             {
-                var rows = batches.Gather(i);
-                var x = batches.X.AsSpan(0, rows * network.Shape.D);
-                var labels = batches.Labels.AsSpan(0, rows);
-                var loss = network.ForwardUnchecked(x, labels, rows);
-                if (!double.IsFinite(loss)) return (loss, 0, learningRate);
-                lossSum += loss * rows;
-                correct += Evaluation.CountCorrect(network.Probabilities(rows), labels, network.Shape.P);
-                rowsSeen += rows;
-                network.ZeroGradients();
-                network.BackwardUnchecked(x, labels, [], rows);
-                learningRate = LearningRate(epoch, i);
-                optimizer.Update(network.Parameters, network.Gradients, (float)learningRate);
+                var step = stepper.TrainBatch(epoch, i);
+                if (!double.IsFinite(step.Loss)) return (step.Loss, 0, learningRate);
+                lossSum += step.Loss * step.Rows;
+                correct += step.Correct;
+                rowsSeen += step.Rows;
+                learningRate = step.LearningRate;
             }
             return (lossSum / rowsSeen, correct / (double)rowsSeen, learningRate);
-        }
-
-        private double LearningRate(int epoch, int batch)
-        {
-            var step = (long)(epoch - 1) * batches.PerEpoch + batch;
-            return options.Optimizer.LearningRate * options.Schedule.Factor(step, batches.PerEpoch, options.Epochs);
         }
 
         // Without validation every finite epoch is kept; with it, only an epoch that lowers the validation loss.
@@ -116,13 +102,13 @@ public static class Trainer
                 if (!(loss < _bestValidationLoss)) return;
                 _bestValidationLoss = loss;
             }
-            network.Parameters.CopyTo(_kept, 0);
+            _network.Parameters.CopyTo(_kept, 0);
             _keptEpoch = epoch;
         }
 
         private TrainingCheckpoint Checkpoint(int epoch) => new(
-            epoch, (float[])network.Parameters.Clone(), (float[])optimizer.First.Clone(), (float[])optimizer.Second.Clone(),
-            optimizer.Steps, (float[])_kept.Clone(), _keptEpoch, _bestValidationLoss, [.. _history]);
+            epoch, (float[])_network.Parameters.Clone(), (float[])_optimizer.First.Clone(), (float[])_optimizer.Second.Clone(),
+            _optimizer.Steps, (float[])_kept.Clone(), _keptEpoch, _bestValidationLoss, [.. _history]);
 
         private static void RequireLength(float[] values, int expected, string name)
         {
