@@ -48,7 +48,8 @@ let private count (database: string) (sql: string) =
     command.CommandText <- sql
     Convert.ToInt32(command.ExecuteScalar())
 
-/// Starts the child, waits until `finished` trials are reported, and kills it without warning.
+/// Starts the child, waits until `finished` trials are reported and a running trial has saved a
+/// checkpoint (so the kill certainly cuts one off mid-run), then kills it without warning.
 let private killAfter (root: string) (finished: int) =
     let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
     [ Reflection.Assembly.GetExecutingAssembly().Location; "--sweep-child"; root ] |> List.iter info.ArgumentList.Add
@@ -60,6 +61,9 @@ let private killAfter (root: string) (finished: int) =
         | null -> failtestf "the sweep ended before the kill: %s" (child.StandardError.ReadToEnd())
         | line when line.StartsWith "#" -> seen <- seen + 1
         | _ -> ()
+    let database = Path.Combine(root, "resume", "sweep.db")
+    while count database "SELECT COUNT(*) FROM checkpoints" = 0 && deadline.Elapsed < TimeSpan.FromMinutes 3.0 do
+        Threading.Thread.Sleep 5
     child.Kill true
     child.WaitForExit()
     seen
