@@ -68,6 +68,25 @@ let private killAfter (root: string) (finished: int) =
     child.WaitForExit()
     seen
 
+/// Starts the child and kills it without warning after `delay`, whatever it is doing then.
+let private killAt (root: string) (delay: TimeSpan) =
+    let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+    [ Reflection.Assembly.GetExecutingAssembly().Location; "--sweep-child"; root ] |> List.iter info.ArgumentList.Add
+    use child = Process.Start info |> nonNull
+    child.OutputDataReceived.Add ignore
+    child.ErrorDataReceived.Add ignore
+    child.BeginOutputReadLine()
+    child.BeginErrorReadLine()
+    if not (child.WaitForExit delay) then child.Kill true
+    child.WaitForExit()
+
+let private integrity (database: string) =
+    use connection = new SqliteConnection(sprintf "Data Source=%s;Pooling=False" database)
+    connection.Open()
+    use command = connection.CreateCommand()
+    command.CommandText <- "PRAGMA integrity_check"
+    string (command.ExecuteScalar())
+
 let private fingerprint (t: StoredTrial) =
     t.Key, t.State, t.ValidationAccuracy, t.ValidationLoss, t.TestAccuracy, t.TestLoss, t.KeptEpoch, t.History
 
@@ -90,6 +109,22 @@ let tests =
                 for a, b in List.zip resumed.Trials clean.Trials do
                     let weights (t: StoredTrial) = (ModelFile.load (Option.get t.ModelPath)).Parameters |> Array.map BitConverter.SingleToInt32Bits
                     Expect.equal (weights a) (weights b) (sprintf "trial %s's weights" a.Key))
+        testCase "killed at random moments again and again, the sweep still ends with every trial once and the same bits" <| fun () ->
+            withRoot (fun root ->
+                let killed = Path.Combine(root, "killed")
+                let database = Path.Combine(killed, "resume", "sweep.db")
+                let rng = Hybrid.Engine.Training.Rng 2026UL
+                for attempt in 1..6 do
+                    // from start-up (≈1 s) through trials, checkpoints, model files and the report
+                    killAt killed (TimeSpan.FromMilliseconds(800.0 + 3000.0 * rng.NextDouble()))
+                    if File.Exists database then
+                        Expect.equal (integrity database) "ok" (sprintf "integrity after kill %d" attempt)
+                let resumed = runAt killed (resumable ())
+                let clean = runAt (Path.Combine(root, "clean")) (resumable ())
+                Expect.equal (count database "SELECT COUNT(*) FROM trials WHERE status = 'completed'") 12 "every trial completed, once"
+                Expect.equal (resumed.Trials |> List.map fingerprint) (clean.Trials |> List.map fingerprint) "same results as a run never killed"
+                let html = File.ReadAllText resumed.Report.Html
+                Expect.isTrue (html.TrimEnd().EndsWith "</html>") "the report is whole")
         testCase "running a finished sweep again runs nothing" <| fun () ->
             withRoot (fun root ->
                 let sweep = { resumable () with Base = { (resumable ()).Base with Epochs = 2 } }
