@@ -41,19 +41,26 @@ let private runAt (root: string) (sweep: Sweep) =
     try Sweep.run sweep
     finally Environment.SetEnvironmentVariable("HYBRID_RUNS", saved)
 
-let private count (database: string) (sql: string) =
+/// One value from the sweep's database, read beside whatever process may be writing it.
+let private scalar (database: string) (sql: string) =
     use connection = new SqliteConnection(sprintf "Data Source=%s;Mode=ReadOnly;Pooling=False" database)
     connection.Open()
     use command = connection.CreateCommand()
     command.CommandText <- sql
-    Convert.ToInt32(command.ExecuteScalar())
+    command.ExecuteScalar()
+
+let private count database sql = Convert.ToInt32(scalar database sql)
+
+/// This test program again, running the sweep with its runs folder at `root` (see `child`).
+let private startChild (root: string) =
+    let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+    [ Reflection.Assembly.GetExecutingAssembly().Location; "--sweep-child"; root ] |> List.iter info.ArgumentList.Add
+    Process.Start info |> nonNull
 
 /// Starts the child, waits until `finished` trials are reported and a running trial has saved a
 /// checkpoint (so the kill certainly cuts one off mid-run), then kills it without warning.
 let private killAfter (root: string) (finished: int) =
-    let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-    [ Reflection.Assembly.GetExecutingAssembly().Location; "--sweep-child"; root ] |> List.iter info.ArgumentList.Add
-    use child = Process.Start info |> nonNull
+    use child = startChild root
     let mutable seen = 0
     let deadline = Stopwatch.StartNew()
     while seen < finished && deadline.Elapsed < TimeSpan.FromMinutes 3.0 do
@@ -70,22 +77,13 @@ let private killAfter (root: string) (finished: int) =
 
 /// Starts the child and kills it without warning after `delay`, whatever it is doing then.
 let private killAt (root: string) (delay: TimeSpan) =
-    let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-    [ Reflection.Assembly.GetExecutingAssembly().Location; "--sweep-child"; root ] |> List.iter info.ArgumentList.Add
-    use child = Process.Start info |> nonNull
+    use child = startChild root
     child.OutputDataReceived.Add ignore
     child.ErrorDataReceived.Add ignore
     child.BeginOutputReadLine()
     child.BeginErrorReadLine()
     if not (child.WaitForExit delay) then child.Kill true
     child.WaitForExit()
-
-let private integrity (database: string) =
-    use connection = new SqliteConnection(sprintf "Data Source=%s;Pooling=False" database)
-    connection.Open()
-    use command = connection.CreateCommand()
-    command.CommandText <- "PRAGMA integrity_check"
-    string (command.ExecuteScalar())
 
 let private fingerprint (t: StoredTrial) =
     t.Key, t.State, t.ValidationAccuracy, t.ValidationLoss, t.TestAccuracy, t.TestLoss, t.KeptEpoch, t.History
@@ -118,7 +116,7 @@ let tests =
                     // from start-up (≈1 s) through trials, checkpoints, model files and the report
                     killAt killed (TimeSpan.FromMilliseconds(800.0 + 3000.0 * rng.NextDouble()))
                     if File.Exists database then
-                        Expect.equal (integrity database) "ok" (sprintf "integrity after kill %d" attempt)
+                        Expect.equal (string (scalar database "PRAGMA integrity_check")) "ok" (sprintf "integrity after kill %d" attempt)
                 let resumed = runAt killed (resumable ())
                 let clean = runAt (Path.Combine(root, "clean")) (resumable ())
                 Expect.equal (count database "SELECT COUNT(*) FROM trials WHERE status = 'completed'") 12 "every trial completed, once"
