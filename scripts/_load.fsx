@@ -4,6 +4,8 @@
 // anything in it, so the build must be a separate, earlier #load in the script itself.
 // The run store's SQLite provider and its native library; the same version as Directory.Packages.props.
 #r "nuget: Microsoft.Data.Sqlite, 10.0.15"
+// The shared run store's PostgreSQL provider (HYBRID_STORE=Host=…).
+#r "nuget: Npgsql, 10.0.3"
 #r "nuget: Spectre.Console, 0.57.2"
 #r "nuget: MathNet.Numerics, 5.0.0"
 #r "nuget: Plotly.NET, 6.0.0"

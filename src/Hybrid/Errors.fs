@@ -13,3 +13,11 @@ type InvalidFileException(file: string, location: string, problem: string) =
     member _.File = file
     member _.Location = location
     member _.Problem = problem
+
+/// Raised when the run store refuses an operation or cannot be reached: names the store (a file, or
+/// a PostgreSQL server and database — never its password) and the problem.
+type StoreException(store: string, problem: string) =
+    inherit Exception(sprintf "run store %s: %s" store problem)
+
+    member _.Store = store
+    member _.Problem = problem

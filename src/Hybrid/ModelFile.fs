@@ -136,3 +136,9 @@ let ofCheckpoint (file: string) (checkpoint: Checkpoint) : Model =
       Epoch = field file config "epoch" (fun n -> n.GetValue<int>()) }
 
 let load (path: string) : Model = ofCheckpoint path (Safetensors.read path)
+
+/// The model as the bytes of a safetensors file, for keeping in the run store.
+let toBytes (model: Model) : byte[] = Safetensors.toBytes (toCheckpoint model)
+
+/// Reads a model from a safetensors file's bytes; `name` says where they came from, in errors.
+let ofBytes (name: string) (bytes: byte[]) : Model = ofCheckpoint name (Safetensors.ofBytes name bytes)

@@ -104,34 +104,40 @@ module Run =
     /// How many trials to run at once: every core busy, counting the engine's own threads per trial.
     let workers (threadsPerTrial: int) = max 1 (Environment.ProcessorCount / max 1 threadsPerTrial)
 
-    /// Runs the jobs on `workers` threads. Every event is handed to `handle` on the calling thread, one
-    /// at a time, so whatever it writes (a database, the console) has a single writer. If `handle`
-    /// throws, no new trial starts, running ones stop at their next epoch, and the error is rethrown
-    /// once every worker has ended.
-    let inParallel (workers: int) (prepared: Prepared) (jobs: (Trial * TrainingCheckpoint option) list) (handle: RunEvent -> unit) =
+    /// A trial to run, and the checkpoint it resumes from.
+    type Job = Trial * TrainingCheckpoint option
+
+    /// Runs jobs on `workers` threads, each taking its next job from `next` (which may block, and
+    /// returns None when the thread should end). Every event is handed to `handle` on the calling
+    /// thread, one at a time, so whatever it writes (a database, the console) has a single writer. A
+    /// trial for which `abandoned` turns true stops at its next epoch (another worker took it over).
+    /// If `handle` or `next` throws, no new trial starts, running ones stop at their next epoch, and
+    /// the error is rethrown once every worker has ended.
+    let inParallel (workers: int) (prepared: Prepared) (next: unit -> Job option) (abandoned: Trial -> bool) (handle: RunEvent -> unit) =
         use events = new BlockingCollection<RunEvent>()
         use stopping = new CancellationTokenSource()
-        let queue = ConcurrentQueue jobs
+        let mutable error = None
+        let fail (e: exn) =
+            lock stopping (fun () -> if error.IsNone then error <- Some(Runtime.ExceptionServices.ExceptionDispatchInfo.Capture e))
+            stopping.Cancel()
         // Once stopping, events are dropped, and an epoch's report aborts its trial (caught in `trial`).
         let post e =
             match e with
-            | EpochDone _ when stopping.IsCancellationRequested -> raise (OperationCanceledException())
+            | EpochDone(t, _, _) when stopping.IsCancellationRequested || abandoned t -> raise (OperationCanceledException())
             | _ when stopping.IsCancellationRequested -> ()
             | _ -> events.Add e
-        let work () =
-            let mutable job = Unchecked.defaultof<_>
-            while not stopping.IsCancellationRequested && queue.TryDequeue &job do
-                let t, resume = job
-                trial prepared post resume t |> ignore
-        let threads = List.init (max 1 (min workers jobs.Length)) (fun i -> Thread(work, IsBackground = true, Name = sprintf "hybrid-trial-%d" i))
+        let rec work () =
+            if not stopping.IsCancellationRequested then
+                match (try next () with e -> fail e; None) with
+                | Some(t, resume) ->
+                    trial prepared post resume t |> ignore
+                    work ()
+                | None -> ()
+        let threads = List.init (max 1 workers) (fun i -> Thread(work, IsBackground = true, Name = sprintf "hybrid-trial-%d" i))
         threads |> List.iter _.Start()
         let finisher = Thread((fun () -> threads |> List.iter _.Join(); events.CompleteAdding()), IsBackground = true)
         finisher.Start()
-        let mutable error = None
         for e in events.GetConsumingEnumerable() do
-            if error.IsNone then
-                try handle e
-                with ex ->
-                    error <- Some(Runtime.ExceptionServices.ExceptionDispatchInfo.Capture ex)
-                    stopping.Cancel()
+            if not stopping.IsCancellationRequested then
+                try handle e with ex -> fail ex
         error |> Option.iter _.Throw()

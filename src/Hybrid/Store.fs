@@ -5,7 +5,10 @@ open System.Globalization
 open System.IO
 open System.Text
 open System.Text.Json
+open System.Data.Common
+open System.Diagnostics
 open Microsoft.Data.Sqlite
+open Npgsql
 open Hybrid.Engine.Training
 
 /// Where a trial stands in the store.
@@ -55,11 +58,30 @@ type StoredTrial =
       Seconds: float option
       StartedUtc: DateTime option
       FinishedUtc: DateTime option
-      ModelPath: string option
+      /// How many times a worker has claimed the trial: more than once when it was cut off and resumed.
+      Attempts: int
+      /// The worker that claimed it last (machine/process/start), None for a trial never claimed.
+      Worker: string option
       /// The sweep definition under which the trial was last added: trials of an earlier definition
       /// that the current one no longer expands keep their older hash.
       DefinitionHash: string
       History: EpochMetrics list }
+
+/// A worker's hold on a running trial. Its writes count only while the token is the trial's
+/// current claim: a worker presumed dead and replaced can no longer record anything.
+type Claim =
+    { Key: string
+      Token: string
+      /// 1 for a first run; more when the trial resumes after its worker died.
+      Attempt: int
+      /// The checkpoint (epoch, state) the trial resumes from, if it has one.
+      Checkpoint: (int * byte[]) option }
+
+/// How far a sweep's current trials have come.
+type SweepCounts =
+    { Pending: int
+      Running: int
+      Finished: int }
 
 /// A re-run of a finished trial checked against its record.
 type Verification =
@@ -68,153 +90,55 @@ type Verification =
       Identical: bool
       Detail: string }
 
-/// An open run store: one SQLite database. Not thread-safe beyond its own lock; one process writes.
-[<Sealed>]
-type Store internal (connection: SqliteConnection, file: string) =
-    member _.File = file
-    member internal _.Connection = connection
 
-    interface IDisposable with
-        member _.Dispose() = connection.Dispose()
+/// Who holds a claim: machine, process and the process's start, so that a worker on the same machine
+/// can tell a dead holder at once instead of waiting for its heartbeat to age.
+module Worker =
 
-/// The run store: SQLite (WAL, foreign keys on), every write one transaction, so a process killed
-/// at any point leaves a valid database holding every committed trial.
-[<RequireQualifiedAccess>]
+    let private machine =
+        let id = if File.Exists "/etc/machine-id" then File.ReadAllText("/etc/machine-id").Trim() else ""
+        if id.Length >= 12 then sprintf "%s~%s" Environment.MachineName (id.Substring(0, 12)) else Environment.MachineName
+
+    let private startOf (p: Process) = p.StartTime.ToUniversalTime().Ticks / TimeSpan.TicksPerMillisecond
+
+    /// This process, as `machine/pid/start-in-ms`.
+    let current =
+        use p = Process.GetCurrentProcess()
+        sprintf "%s/%d/%d" machine p.Id (startOf p)
+
+    /// .NET derives a process's start from the boot time, which it recomputes with some jitter: a
+    /// pid whose start is within a second of the recorded one is the same process.
+    let private isAlive (pid: int) (start: int64) =
+        try
+            use p = Process.GetProcessById pid
+            not p.HasExited && abs (startOf p - start) < 1000L
+        with :? ArgumentException -> false
+
+    /// True only for a worker of this machine whose process has ended (or whose pid now names another process).
+    let isDeadHere (worker: string) =
+        match worker.Split '/' with
+        | [| host; pid; start |] when host = machine ->
+            match Int32.TryParse pid, Int64.TryParse start with
+            | (true, pid), (true, start) -> not (isAlive pid start)
+            | _ -> false
+        | _ -> false
+
+/// The run store: SQLite (a file, WAL) for one machine, or PostgreSQL shared by workers on many.
+/// Every write is one transaction, so a process killed at any point leaves a valid store holding
+/// every committed trial; workers claim trials atomically and prove they are alive by heartbeats.
+[<RequireQualifiedAccess; CompilationRepresentation(CompilationRepresentationFlags.ModuleSuffix)>]
 module Store =
 
-    type private Tx =
-        { Connection: SqliteConnection
-          Transaction: SqliteTransaction }
-
-    /// Versioned migrations, applied in order; a database records each one it received.
-    let private migrations: (int * string list) list =
-        [ 1,
-          [ """CREATE TABLE sweeps (
-                 name TEXT PRIMARY KEY,
-                 definition_hash TEXT NOT NULL,
-                 definition TEXT NOT NULL,
-                 notes TEXT NOT NULL,
-                 created_utc TEXT NOT NULL)"""
-            """CREATE TABLE definitions (
-                 sweep TEXT NOT NULL REFERENCES sweeps(name),
-                 definition_hash TEXT NOT NULL,
-                 definition TEXT NOT NULL,
-                 registered_utc TEXT NOT NULL,
-                 PRIMARY KEY (sweep, definition_hash))"""
-            """CREATE TABLE manifest (
-                 sweep TEXT NOT NULL REFERENCES sweeps(name),
-                 key TEXT NOT NULL,
-                 value TEXT NOT NULL,
-                 position INTEGER NOT NULL,
-                 PRIMARY KEY (sweep, key))"""
-            """CREATE TABLE trials (
-                 key TEXT PRIMARY KEY,
-                 seed INTEGER NOT NULL,
-                 settings TEXT NOT NULL,
-                 status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'completed', 'diverged', 'failed')),
-                 reason TEXT NOT NULL,
-                 stop TEXT,
-                 kept_epoch INTEGER,
-                 validation_loss REAL,
-                 validation_accuracy REAL,
-                 test_loss REAL,
-                 test_accuracy REAL,
-                 seconds REAL,
-                 started_utc TEXT,
-                 finished_utc TEXT,
-                 model_path TEXT)"""
-            """CREATE TABLE sweep_trials (
-                 sweep TEXT NOT NULL REFERENCES sweeps(name),
-                 key TEXT NOT NULL REFERENCES trials(key),
-                 configuration INTEGER NOT NULL,
-                 position INTEGER NOT NULL,
-                 values_json TEXT NOT NULL,
-                 definition_hash TEXT NOT NULL,
-                 PRIMARY KEY (sweep, key))"""
-            """CREATE TABLE epochs (
-                 trial_key TEXT NOT NULL REFERENCES trials(key),
-                 epoch INTEGER NOT NULL,
-                 train_loss REAL,
-                 train_accuracy REAL,
-                 validation_loss REAL,
-                 validation_accuracy REAL,
-                 learning_rate REAL,
-                 PRIMARY KEY (trial_key, epoch))"""
-            """CREATE TABLE checkpoints (
-                 trial_key TEXT PRIMARY KEY REFERENCES trials(key),
-                 epoch INTEGER NOT NULL,
-                 state BLOB NOT NULL)"""
-            """CREATE TABLE verifications (
-                 id INTEGER PRIMARY KEY,
-                 trial_key TEXT NOT NULL REFERENCES trials(key),
-                 verified_utc TEXT NOT NULL,
-                 identical INTEGER NOT NULL CHECK (identical IN (0, 1)),
-                 detail TEXT NOT NULL)"""
-            "CREATE INDEX verifications_trial ON verifications(trial_key)" ] ]
-
     /// The newest schema this library reads and writes.
-    let schemaVersion = migrations |> List.map fst |> List.max
+    let schemaVersion = StoreSchema.version
 
-    // ---- SQL plumbing: every statement parameterized, every call inside one transaction ----
-
-    let private command (tx: Tx) (sql: string) (parameters: (string * objnull) list) =
-        let c = tx.Connection.CreateCommand()
-        c.Transaction <- tx.Transaction
-        c.CommandText <- sql
-        for name, value in parameters do
-            c.Parameters.AddWithValue(name, value) |> ignore
-        c
-
-    let private execute tx sql parameters =
-        use c = command tx sql parameters
-        c.ExecuteNonQuery()
-
-    let private query tx sql parameters (read: SqliteDataReader -> 'a) : 'a list =
-        use c = command tx sql parameters
-        use reader = c.ExecuteReader()
-        [ while reader.Read() do
-              yield read reader ]
-
-    let private transaction (deferred: bool) (store: Store) (work: Tx -> 'a) : 'a =
-        lock store (fun () ->
-            use t = store.Connection.BeginTransaction(deferred)
-            let result = work { Connection = store.Connection; Transaction = t }
-            t.Commit()
-            result)
-
-    let private writing store work = transaction false store work
-    let private reading store work = transaction true store work
+    let private transaction writing store work = Sql.transaction writing store work
+    let private writing store work = transaction true store work
+    let private reading store work = transaction false store work
+    let private execute = Sql.execute
+    let private query = Sql.query
 
     // ---- Encodings ----
-
-    let private now () = DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture)
-
-    let private parseTime (text: string) =
-        DateTime.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind)
-
-    let private nullable (value: 'a option) : objnull =
-        match value with
-        | Some v -> box v
-        | None -> box DBNull.Value
-
-    /// SQLite stores NaN as NULL; writing it as the text 'NaN' keeps "no value" and "not a number" apart.
-    let private real (x: float) : objnull = if Double.IsNaN x then box "NaN" else box x
-
-    let private realOrNull (x: Nullable<float>) : objnull = if x.HasValue then real x.Value else box DBNull.Value
-
-    let private readReal (reader: SqliteDataReader) (i: int) : float option =
-        match reader.GetValue i with
-        | :? float as x -> Some x
-        | :? int64 as n -> Some(float n)
-        | :? string as "NaN" -> Some nan
-        | :? DBNull -> None
-        | other -> failwithf "column %s: expected a number, found %O" (reader.GetName i) other
-
-    let private readText (reader: SqliteDataReader) (i: int) : string option =
-        if reader.IsDBNull i then None else Some(reader.GetString i)
-
-    let private readInt (reader: SqliteDataReader) (i: int) : int option =
-        if reader.IsDBNull i then None else Some(reader.GetInt32 i)
 
     /// The state's name as stored and reported: pending, running, completed, diverged or failed.
     let stateName (state: TrialState) =
@@ -268,74 +192,107 @@ module Store =
             if start <> header then
                 raise (InvalidFileException(file, "bytes 0-15", "not a SQLite database: the file does not start with the header \"SQLite format 3\""))
 
-    let private tableExists tx (name: string) =
-        query tx "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = @name" [ "@name", box name ] ignore
-        |> List.isEmpty
-        |> not
-
-    let private migrate (store: Store) =
-        writing store (fun tx ->
-            let current =
-                if tableExists tx "schema_version" then
-                    query tx "SELECT coalesce(max(version), 0) FROM schema_version" [] (fun r -> r.GetInt32 0) |> List.head
-                else
-                    let tables = query tx "SELECT name FROM sqlite_master WHERE type = 'table'" [] (fun r -> r.GetString 0)
-                    if not tables.IsEmpty then
-                        let problem =
-                            sprintf "a SQLite database, but not a Hybrid run store (no schema_version table; tables: %s)" (String.concat ", " tables)
-                        raise (InvalidFileException(store.File, "", problem))
-                    execute tx "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_utc TEXT NOT NULL)" [] |> ignore
-                    0
-            if current > schemaVersion then
-                let problem =
-                    sprintf "the run store has schema version %d, but this version of Hybrid supports up to version %d: open it with a newer Hybrid" current schemaVersion
-                raise (InvalidFileException(store.File, "schema_version", problem))
-            for version, statements in migrations do
-                if version > current then
-                    for sql in statements do
-                        execute tx sql [] |> ignore
-                    execute tx "INSERT INTO schema_version (version, applied_utc) VALUES (@version, @now)" [ "@version", box version; "@now", box (now ()) ]
-                    |> ignore)
-
     let private pragma (connection: SqliteConnection) (sql: string) =
         use c = connection.CreateCommand()
         c.CommandText <- sql
         c.ExecuteScalar() |> ignore
 
-    /// Opens the store at a path, creating the directory and the database if missing and bringing an
-    /// older schema up to date. A file that is not a Hybrid run store, or has a newer schema than this
-    /// library knows, is refused with an InvalidFileException naming it.
+    /// How long a worker retries a lost PostgreSQL server before giving up: HYBRID_STORE_RETRY_SECONDS, or 120.
+    let private retryFor () =
+        match Double.TryParse(Environment.GetEnvironmentVariable "HYBRID_STORE_RETRY_SECONDS", NumberStyles.Float, CultureInfo.InvariantCulture) with
+        | true, seconds when seconds >= 0.0 -> TimeSpan.FromSeconds seconds
+        | _ -> TimeSpan.FromSeconds 120.0
+
+    let private migrated (store: Store) =
+        try
+            StoreSchema.migrate store
+            store
+        with _ ->
+            (store :> IDisposable).Dispose()
+            reraise ()
+
+    /// Opens the SQLite store at a path, creating the directory and the database if missing and
+    /// bringing an older schema up to date. A file that is not a SQLite database is refused with an
+    /// InvalidFileException; one that is not a run store, or has a newer schema, with a StoreException.
     let openAt (path: string) : Store =
         let file = Path.GetFullPath path
         match Path.GetDirectoryName file with
         | null -> ()
         | directory -> Directory.CreateDirectory directory |> ignore
         checkHeader file
-        let builder =
-            SqliteConnectionStringBuilder(DataSource = file, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false)
+        // Several processes may share one file: a writer waits up to 30 s for another's transaction.
+        let builder = SqliteConnectionStringBuilder(DataSource = file, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false, DefaultTimeout = 30)
         let connection = new SqliteConnection(builder.ConnectionString)
-        let store = new Store(connection, file)
+        let store = new Store(Dialect.sqlite, OneConnection connection, file, retryFor ())
         try
-            try
-                connection.Open()
-                pragma connection "PRAGMA journal_mode = WAL"
-                // FULL: a commit survives a power cut too, not only a killed process; trials commit rarely.
-                pragma connection "PRAGMA synchronous = FULL"
-                pragma connection "PRAGMA foreign_keys = ON"
-                migrate store
-                store
-            with :? SqliteException as e when e.SqliteErrorCode = 26 (* SQLITE_NOTADB *) || e.SqliteErrorCode = 11 (* SQLITE_CORRUPT *) ->
-                raise (InvalidFileException(file, "", sprintf "not a valid SQLite database (%s)" e.Message))
-        with _ ->
+            connection.Open()
+            pragma connection "PRAGMA journal_mode = WAL"
+            // FULL: a commit survives a power cut too, not only a killed process; trials commit rarely.
+            pragma connection "PRAGMA synchronous = FULL"
+            pragma connection "PRAGMA foreign_keys = ON"
+        with
+        | :? SqliteException as e when e.SqliteErrorCode = 26 (* SQLITE_NOTADB *) || e.SqliteErrorCode = 11 (* SQLITE_CORRUPT *) ->
+            (store :> IDisposable).Dispose()
+            raise (InvalidFileException(file, "", sprintf "not a valid SQLite database (%s)" e.Message))
+        | _ ->
             (store :> IDisposable).Dispose()
             reraise ()
+        migrated store
+
+    /// Where a PostgreSQL store is, for messages and reports: user, server and database, never the password.
+    let private describe (builder: NpgsqlConnectionStringBuilder) =
+        sprintf "postgresql://%s@%s:%d/%s" (string builder.Username) (string builder.Host) builder.Port (string builder.Database)
+
+    /// Opens a PostgreSQL store from an Npgsql connection string (`Host=…;Database=…;Username=…`).
+    let openPostgres (connectionString: string) : Store =
+        let builder =
+            try NpgsqlConnectionStringBuilder(connectionString)
+            with :? ArgumentException as e -> raise (StoreException("(PostgreSQL)", sprintf "not a valid connection string: %s" e.Message))
+        let location = describe builder
+        let source = NpgsqlDataSource.Create builder
+        migrated (new Store(Dialect.postgres, Pool source, location, retryFor ()))
+
+    /// Opens a store by its location: a PostgreSQL connection string (anything with `Host=`), or else
+    /// the path of a SQLite file.
+    let connect (location: string) : Store =
+        if location.Contains("Host=", StringComparison.OrdinalIgnoreCase) then openPostgres location else openAt location
 
     // ---- Sweeps ----
 
+    let private unfinishedUnder tx (sweepName: string) (hash: string) =
+        query
+            tx
+            """SELECT count(*) FROM sweep_trials s JOIN trials t ON t.key = s.key
+               WHERE s.sweep = @sweep AND s.definition_hash = @hash AND t.status IN ('pending', 'running')"""
+            [ "@sweep", box sweepName; "@hash", box hash ]
+            (fun r -> Sql.count r 0)
+        |> List.head
+
+    /// Refuses a second definition under a name whose current one still has trials to run: workers on
+    /// other machines may be running it, and mixing two sweeps' results under one name would go unseen.
+    let private refuseWhileUnfinished (store: Store) tx (sweep: Sweep) (previous: string) (hash: string) =
+        let unfinished = unfinishedUnder tx sweep.Name previous
+        if previous <> hash && unfinished > 0 then
+            let problem =
+                sprintf "sweep '%s' is registered with another definition (hash %s, %d trials not finished); this one has hash %s. Finish the registered sweep, or give this one another name."
+                    sweep.Name previous unfinished hash
+            raise (StoreException(store.Location, problem))
+
+    let private replaceManifest tx (name: objnull) (manifest: (string * string) list) =
+        execute tx "DELETE FROM manifest WHERE sweep = @name" [ "@name", name ] |> ignore
+        manifest
+        |> List.iteri (fun i (key, value) ->
+            execute
+                tx
+                "INSERT INTO manifest (sweep, key, value, position) VALUES (@name, @key, @value, @position)"
+                [ "@name", name; "@key", box key; "@value", box value; "@position", box i ]
+            |> ignore)
+
     /// Records a sweep and its reproducibility manifest. The first registration inserts it; the same
-    /// definition again only replaces the notes and the manifest; a changed definition (same name,
-    /// another hash) is accepted — its trials keep their results and `addTrials` adds only the new
-    /// ones — and becomes current, with every earlier definition kept in the history.
+    /// definition again only replaces the notes and the manifest. A changed definition (same name,
+    /// another hash) is refused while the current one has unfinished trials; once it is finished, the
+    /// new one is accepted — its trials keep their results and `addTrials` adds only the new ones —
+    /// and becomes current, with every earlier definition kept in the history.
     let register (store: Store) (sweep: Sweep) (manifest: (string * string) list) : Registration =
         match manifest |> List.countBy fst |> List.filter (fun (_, n) -> n > 1) with
         | [] -> ()
@@ -344,8 +301,9 @@ module Store =
         let definition = Sweep.print sweep + "base: " + Sweep.describe sweep.Base
         let name = box sweep.Name
         writing store (fun tx ->
+            Sql.serialize tx
             let previous = query tx "SELECT definition_hash FROM sweeps WHERE name = @name" [ "@name", name ] (fun r -> r.GetString 0)
-            let stamp = box (now ())
+            let stamp = box (Sql.now ())
             match previous with
             | [] ->
                 execute
@@ -353,7 +311,8 @@ module Store =
                     "INSERT INTO sweeps (name, definition_hash, definition, notes, created_utc) VALUES (@name, @hash, @definition, @notes, @now)"
                     [ "@name", name; "@hash", box hash; "@definition", box definition; "@notes", box sweep.Notes; "@now", stamp ]
                 |> ignore
-            | _ ->
+            | old :: _ ->
+                refuseWhileUnfinished store tx sweep old hash
                 execute
                     tx
                     "UPDATE sweeps SET definition_hash = @hash, definition = @definition, notes = @notes WHERE name = @name"
@@ -361,17 +320,10 @@ module Store =
                 |> ignore
             execute
                 tx
-                "INSERT OR IGNORE INTO definitions (sweep, definition_hash, definition, registered_utc) VALUES (@name, @hash, @definition, @now)"
+                "INSERT INTO definitions (sweep, definition_hash, definition, registered_utc) VALUES (@name, @hash, @definition, @now) ON CONFLICT DO NOTHING"
                 [ "@name", name; "@hash", box hash; "@definition", box definition; "@now", stamp ]
             |> ignore
-            execute tx "DELETE FROM manifest WHERE sweep = @name" [ "@name", name ] |> ignore
-            manifest
-            |> List.iteri (fun i (key, value) ->
-                execute
-                    tx
-                    "INSERT INTO manifest (sweep, key, value, position) VALUES (@name, @key, @value, @position)"
-                    [ "@name", name; "@key", box key; "@value", box value; "@position", box i ]
-                |> ignore)
+            replaceManifest tx name manifest
             match previous with
             | [] -> Registration.New
             | [ old ] when old = hash -> Registration.Unchanged
@@ -383,9 +335,9 @@ module Store =
             let history =
                 query
                     tx
-                    "SELECT definition_hash, registered_utc FROM definitions WHERE sweep = @name ORDER BY registered_utc, rowid"
+                    "SELECT definition_hash, registered_utc FROM definitions WHERE sweep = @name ORDER BY registered_utc, definition_hash"
                     [ "@name", box name ]
-                    (fun r -> r.GetString 0, parseTime (r.GetString 1))
+                    (fun r -> r.GetString 0, Sql.parseTime (r.GetString 1))
             query
                 tx
                 "SELECT name, definition_hash, definition, notes, created_utc FROM sweeps WHERE name = @name"
@@ -395,7 +347,7 @@ module Store =
                       DefinitionHash = r.GetString 1
                       Definition = r.GetString 2
                       Notes = r.GetString 3
-                      CreatedUtc = parseTime (r.GetString 4)
+                      CreatedUtc = Sql.parseTime (r.GetString 4)
                       History = history })
             |> List.tryHead)
 
@@ -412,16 +364,17 @@ module Store =
     /// index, values, definition) is brought up to date, so a changed sweep adds only the new trials.
     let addTrials (store: Store) (sweepName: string) (trials: Trial list) =
         writing store (fun tx ->
+            Sql.serialize tx
             let definitionHash =
                 match query tx "SELECT definition_hash FROM sweeps WHERE name = @name" [ "@name", box sweepName ] (fun r -> r.GetString 0) with
                 | hash :: _ -> hash
-                | [] -> invalidArg (nameof sweepName) (sprintf "sweep '%s' is not registered in %s: call Store.register first" sweepName store.File)
+                | [] -> invalidArg (nameof sweepName) (sprintf "sweep '%s' is not registered in %s: call Store.register first" sweepName store.Location)
             trials
             |> List.iteri (fun position trial ->
                 let key = box trial.Key
                 execute
                     tx
-                    "INSERT OR IGNORE INTO trials (key, seed, settings, status, reason) VALUES (@key, @seed, @settings, 'pending', '')"
+                    "INSERT INTO trials (key, seed, settings, status, reason) VALUES (@key, @seed, @settings, 'pending', '') ON CONFLICT DO NOTHING"
                     [ "@key", key; "@seed", box (int64 trial.Seed); "@settings", box (Sweep.describe trial.Settings) ]
                 |> ignore
                 execute
@@ -437,9 +390,6 @@ module Store =
                       "@values", box (valuesJson trial.Values)
                       "@hash", box definitionHash ]
                 |> ignore))
-
-    let private missing (store: Store) (key: string) : 'a =
-        invalidArg (nameof key) (sprintf "trial %s is not in the run store %s: add it with Store.addTrials first" key store.File)
 
     /// The trial's state, or None if the store does not have it.
     let status (store: Store) (key: string) : TrialState option =
@@ -458,9 +408,25 @@ module Store =
                 (fun r -> r.GetString 0)
             |> Set.ofList)
 
+    /// How many of the sweep's current trials are pending, running and finished.
+    let counts (store: Store) (sweepName: string) : SweepCounts =
+        reading store (fun tx ->
+            let byStatus =
+                query
+                    tx
+                    """SELECT t.status, count(*) FROM sweep_trials s JOIN sweeps w ON w.name = s.sweep JOIN trials t ON t.key = s.key
+                       WHERE s.sweep = @sweep AND s.definition_hash = w.definition_hash GROUP BY t.status"""
+                    [ "@sweep", box sweepName ]
+                    (fun r -> parseStatus (r.GetString 0), Sql.count r 1)
+            let sum keep = byStatus |> List.sumBy (fun (state, n) -> if keep state then n else 0)
+            { Pending = sum ((=) TrialState.Pending)
+              Running = sum ((=) TrialState.Running)
+              Finished = sum (function TrialState.Finished _ -> true | _ -> false) })
+
     let private clearResults = """
         status = 'pending', reason = '', stop = NULL, kept_epoch = NULL, validation_loss = NULL, validation_accuracy = NULL,
-        test_loss = NULL, test_accuracy = NULL, seconds = NULL, started_utc = NULL, finished_utc = NULL, model_path = NULL"""
+        test_loss = NULL, test_accuracy = NULL, seconds = NULL, started_utc = NULL, finished_utc = NULL, model_path = NULL,
+        claim = NULL, worker = NULL, heartbeat = NULL"""
 
     /// Makes the sweep's failed trials pending again (results, epochs and checkpoints cleared), so the
     /// next run retries them; returns how many.
@@ -470,68 +436,121 @@ module Store =
             let sweep = [ "@sweep", box sweepName ]
             execute tx $"DELETE FROM epochs WHERE trial_key IN ({failed})" sweep |> ignore
             execute tx $"DELETE FROM checkpoints WHERE trial_key IN ({failed})" sweep |> ignore
+            execute tx $"DELETE FROM models WHERE trial_key IN ({failed})" sweep |> ignore
             execute tx $"UPDATE trials SET {clearResults} WHERE key IN ({failed})" sweep)
 
-    /// Marks a trial as running. Epochs recorded after its checkpoint (or all, without one) are
-    /// dropped: a run cut off mid-trial resumes from the checkpoint and records them again.
-    let markRunning (store: Store) (key: string) =
+    // ---- Claims ----
+
+    /// Expires the claims of this machine's workers whose process has ended, so they are taken over now.
+    let private releaseDeadHere tx (sweepName: string) =
+        query
+            tx
+            """SELECT t.key, t.worker FROM trials t JOIN sweep_trials s ON s.key = t.key
+               WHERE s.sweep = @sweep AND t.status = 'running' AND t.worker IS NOT NULL"""
+            [ "@sweep", box sweepName ]
+            (fun r -> r.GetString 0, r.GetString 1)
+        |> List.filter (snd >> Worker.isDeadHere)
+        |> List.iter (fun (key, worker) ->
+            execute tx "UPDATE trials SET heartbeat = NULL WHERE key = @key AND worker = @worker" [ "@key", box key; "@worker", box worker ]
+            |> ignore)
+
+    /// Takes the first claimable trial of the sweep's current definition: pending, or running under a
+    /// claim whose heartbeat is older than `grace` (its worker presumed dead). PostgreSQL's SKIP LOCKED
+    /// lets concurrent claims pass each other; the status test is repeated under the row lock.
+    let private claimFirst tx (sweepName: string) (worker: string) (grace: TimeSpan) =
+        query
+            tx
+            """UPDATE trials SET status = 'running', claim = @claim, worker = @worker, heartbeat = {now}, started_utc = @now,
+                   attempts = attempts + 1
+               WHERE key = (SELECT t.key FROM trials t JOIN sweep_trials s ON s.key = t.key JOIN sweeps w ON w.name = s.sweep
+                            WHERE s.sweep = @sweep AND s.definition_hash = w.definition_hash
+                              AND (t.status = 'pending' OR (t.status = 'running' AND (t.heartbeat IS NULL OR t.heartbeat < {now} - @grace)))
+                            ORDER BY s.configuration, s.position LIMIT 1 {skip locked})
+                 AND (status = 'pending' OR (status = 'running' AND (heartbeat IS NULL OR heartbeat < {now} - @grace)))
+               RETURNING key, claim, attempts"""
+            [ "@sweep", box sweepName
+              "@claim", box (Guid.NewGuid().ToString "N")
+              "@worker", box worker
+              "@now", box (Sql.now ())
+              "@grace", box grace.TotalSeconds ]
+            (fun r -> r.GetString 0, r.GetString 1, Sql.count r 2)
+        |> List.tryHead
+
+    /// Claims the next trial of the sweep for `worker` (see `Worker.current`), or None when no trial is
+    /// claimable now. The epochs recorded after the trial's checkpoint (all, without one) are dropped:
+    /// it resumes from that checkpoint and records them again.
+    let claimNext (store: Store) (sweepName: string) (worker: string) (grace: TimeSpan) : Claim option =
         writing store (fun tx ->
-            let changed =
-                execute tx "UPDATE trials SET status = 'running', started_utc = @now WHERE key = @key" [ "@key", box key; "@now", box (now ()) ]
-            if changed = 0 then missing store key
+            releaseDeadHere tx sweepName
+            claimFirst tx sweepName worker grace
+            |> Option.map (fun (key, token, attempt) ->
+                let checkpoint =
+                    query tx "SELECT epoch, state FROM checkpoints WHERE trial_key = @key" [ "@key", box key ] (fun r ->
+                        Sql.count r 0, r.GetFieldValue<byte[]> 1)
+                    |> List.tryHead
+                let kept = checkpoint |> Option.map fst |> Option.defaultValue 0
+                execute tx "DELETE FROM epochs WHERE trial_key = @key AND epoch > @kept" [ "@key", box key; "@kept", box kept ] |> ignore
+                { Key = key; Token = token; Attempt = attempt; Checkpoint = checkpoint }))
+
+    /// Refreshes the heartbeat of one claim; false if the claim is no longer the trial's.
+    let private beat tx (claim: Claim) =
+        let changed =
             execute
                 tx
-                "DELETE FROM epochs WHERE trial_key = @key AND epoch > coalesce((SELECT epoch FROM checkpoints WHERE trial_key = @key), 0)"
-                [ "@key", box key ]
-            |> ignore)
+                "UPDATE trials SET heartbeat = {now} WHERE key = @key AND claim = @claim AND status = 'running'"
+                [ "@key", box claim.Key; "@claim", box claim.Token ]
+        changed = 1
+
+    /// Proves the claims' workers alive; returns the claims that were lost (taken over by another worker).
+    let heartbeat (store: Store) (claims: Claim list) : Claim list =
+        if claims.IsEmpty then [] else writing store (fun tx -> claims |> List.filter (beat tx >> not))
 
     let private insertEpoch tx (key: string) (m: EpochMetrics) =
         execute
             tx
-            """INSERT OR REPLACE INTO epochs (trial_key, epoch, train_loss, train_accuracy, validation_loss, validation_accuracy, learning_rate)
-               VALUES (@key, @epoch, @trainLoss, @trainAccuracy, @validationLoss, @validationAccuracy, @learningRate)"""
+            """INSERT INTO epochs (trial_key, epoch, train_loss, train_accuracy, validation_loss, validation_accuracy, learning_rate)
+               VALUES (@key, @epoch, @trainLoss, @trainAccuracy, @validationLoss, @validationAccuracy, @learningRate)
+               ON CONFLICT (trial_key, epoch) DO UPDATE SET train_loss = excluded.train_loss, train_accuracy = excluded.train_accuracy,
+                   validation_loss = excluded.validation_loss, validation_accuracy = excluded.validation_accuracy,
+                   learning_rate = excluded.learning_rate"""
             [ "@key", box key
               "@epoch", box m.Epoch
-              "@trainLoss", real m.TrainLoss
-              "@trainAccuracy", real m.TrainAccuracy
-              "@validationLoss", realOrNull m.ValidationLoss
-              "@validationAccuracy", realOrNull m.ValidationAccuracy
-              "@learningRate", real m.LearningRate ]
+              "@trainLoss", Sql.real tx m.TrainLoss
+              "@trainAccuracy", Sql.real tx m.TrainAccuracy
+              "@validationLoss", Sql.realOrNull tx m.ValidationLoss
+              "@validationAccuracy", Sql.realOrNull tx m.ValidationAccuracy
+              "@learningRate", Sql.real tx m.LearningRate ]
         |> ignore
 
-    let private insertCheckpoint tx (key: string) (epoch: int) (state: byte[]) =
-        execute
-            tx
-            "INSERT OR REPLACE INTO checkpoints (trial_key, epoch, state) VALUES (@key, @epoch, @state)"
-            [ "@key", box key; "@epoch", box epoch; "@state", box state ]
-        |> ignore
-
-    /// Records one epoch's metrics; recording an epoch again replaces it.
-    let recordEpoch (store: Store) (key: string) (m: EpochMetrics) =
-        writing store (fun tx -> insertEpoch tx key m)
-
-    /// Stores the trial's checkpoint after an epoch, replacing the one before.
-    let saveCheckpoint (store: Store) (key: string) (epoch: int) (state: byte[]) =
-        writing store (fun tx -> insertCheckpoint tx key epoch state)
-
-    /// Records an epoch and the checkpoint after it in one transaction (one disk sync, and never an
-    /// epoch without the checkpoint that resumes after it).
-    let recordEpochWithCheckpoint (store: Store) (key: string) (m: EpochMetrics) (state: byte[]) =
+    /// Records an epoch and the checkpoint after it in one transaction (never an epoch without the
+    /// checkpoint that resumes after it), refreshing the heartbeat. False, and nothing recorded, if
+    /// the claim was lost.
+    let recordEpochWithCheckpoint (store: Store) (claim: Claim) (m: EpochMetrics) (state: byte[]) : bool =
         writing store (fun tx ->
-            insertEpoch tx key m
-            insertCheckpoint tx key m.Epoch state)
+            let held = beat tx claim
+            if held then
+                insertEpoch tx claim.Key m
+                execute
+                    tx
+                    """INSERT INTO checkpoints (trial_key, epoch, state) VALUES (@key, @epoch, @state)
+                       ON CONFLICT (trial_key) DO UPDATE SET epoch = excluded.epoch, state = excluded.state"""
+                    [ "@key", box claim.Key; "@epoch", box m.Epoch; "@state", box state ]
+                |> ignore
+            held)
 
     /// The trial's latest checkpoint (epoch, state), if it has one.
     let latestCheckpoint (store: Store) (key: string) : (int * byte[]) option =
         reading store (fun tx ->
             query tx "SELECT epoch, state FROM checkpoints WHERE trial_key = @key" [ "@key", box key ] (fun r ->
-                r.GetInt32 0, r.GetFieldValue<byte[]> 1)
+                Sql.count r 0, r.GetFieldValue<byte[]> 1)
             |> List.tryHead)
 
-    /// Records a finished trial in one transaction: status, reason, final metrics, the model's path
-    /// and the result's history (replacing the epochs recorded along the way); its checkpoint is deleted.
-    let finish (store: Store) (result: TrialResult) (modelPath: string option) =
-        let key = result.Trial.Key
+    /// Records a finished trial in one transaction: status, reason, final metrics, the model (a
+    /// safetensors file's bytes) and the result's history (replacing the epochs recorded along the
+    /// way); its checkpoint is deleted. False, and nothing recorded, if the claim was lost: a trial
+    /// is recorded finished once, by the worker holding it.
+    let finish (store: Store) (claim: Claim) (result: TrialResult) (model: byte[] option) : bool =
+        let key = box claim.Key
         writing store (fun tx ->
             let changed =
                 execute
@@ -539,30 +558,82 @@ module Store =
                     """UPDATE trials SET status = @status, reason = @reason, stop = @stop, kept_epoch = @kept,
                            validation_loss = @validationLoss, validation_accuracy = @validationAccuracy,
                            test_loss = @testLoss, test_accuracy = @testAccuracy, seconds = @seconds,
-                           finished_utc = @now, model_path = @model
-                       WHERE key = @key"""
-                    [ "@key", box key
+                           finished_utc = @now, heartbeat = NULL
+                       WHERE key = @key AND claim = @claim AND status = 'running'"""
+                    [ "@key", key
+                      "@claim", box claim.Token
                       "@status", box (stateName (TrialState.Finished result.Status))
                       "@reason", box result.Reason
                       "@stop", box (string result.Stop)
                       "@kept", box result.KeptEpoch
-                      "@validationLoss", real result.ValidationLoss
-                      "@validationAccuracy", real result.ValidationAccuracy
-                      "@testLoss", real result.TestLoss
-                      "@testAccuracy", real result.TestAccuracy
-                      "@seconds", real result.Seconds
-                      "@now", box (now ())
-                      "@model", nullable modelPath ]
-            if changed = 0 then missing store key
-            execute tx "DELETE FROM epochs WHERE trial_key = @key" [ "@key", box key ] |> ignore
-            for m in result.History do
-                insertEpoch tx key m
-            execute tx "DELETE FROM checkpoints WHERE trial_key = @key" [ "@key", box key ] |> ignore)
+                      "@validationLoss", Sql.real tx result.ValidationLoss
+                      "@validationAccuracy", Sql.real tx result.ValidationAccuracy
+                      "@testLoss", Sql.real tx result.TestLoss
+                      "@testAccuracy", Sql.real tx result.TestAccuracy
+                      "@seconds", Sql.real tx result.Seconds
+                      "@now", box (Sql.now ()) ]
+            if changed = 1 then
+                execute tx "DELETE FROM epochs WHERE trial_key = @key" [ "@key", key ] |> ignore
+                for m in result.History do
+                    insertEpoch tx claim.Key m
+                execute tx "DELETE FROM checkpoints WHERE trial_key = @key" [ "@key", key ] |> ignore
+                model
+                |> Option.iter (fun bytes ->
+                    execute
+                        tx
+                        "INSERT INTO models (trial_key, state) VALUES (@key, @state) ON CONFLICT (trial_key) DO UPDATE SET state = excluded.state"
+                        [ "@key", key; "@state", box bytes ]
+                    |> ignore)
+            changed = 1)
 
-    let private readEpoch (r: SqliteDataReader) =
-        let value i = readReal r i |> Option.defaultValue nan
-        let optional i = readReal r i |> Option.toNullable
-        r.GetString 0, EpochMetrics(r.GetInt32 1, value 2, value 3, optional 4, optional 5, value 6)
+    /// The finished trial's model as safetensors bytes: from the store, or for a trial finished by
+    /// Hybrid 0.1 (schema 1), from the file it recorded.
+    let model (store: Store) (key: string) : byte[] option =
+        let stored, path =
+            reading store (fun tx ->
+                query
+                    tx
+                    "SELECT m.state, t.model_path FROM trials t LEFT JOIN models m ON m.trial_key = t.key WHERE t.key = @key"
+                    [ "@key", box key ]
+                    (fun r -> (if r.IsDBNull 0 then None else Some(r.GetFieldValue<byte[]> 0)), Sql.readText r 1)
+                |> List.tryHead
+                |> Option.defaultValue (None, None))
+        match stored, path with
+        | Some bytes, _ -> Some bytes
+        | None, Some file when File.Exists file -> Some(File.ReadAllBytes file)
+        | _ -> None
+
+    let private readEpoch (r: DbDataReader) =
+        let value i = Sql.readReal r i |> Option.defaultValue nan
+        let optional i = Sql.readReal r i |> Option.toNullable
+        r.GetString 0, EpochMetrics(Sql.count r 1, value 2, value 3, optional 4, optional 5, value 6)
+
+    let private readTrial (epochs: Map<string, EpochMetrics list>) (r: DbDataReader) =
+        let state = parseStatus (r.GetString 5)
+        let finished = (match state with TrialState.Finished _ -> true | _ -> false)
+        // A finished trial's missing figure reads as NaN; an unfinished trial has none.
+        let final i = if finished then Some(Sql.readReal r i |> Option.defaultValue nan) else None
+        let key = r.GetString 0
+        { Key = key
+          Configuration = Sql.count r 1
+          Seed = uint64 (r.GetInt64 2)
+          Settings = r.GetString 3
+          Values = parseValues (r.GetString 4)
+          State = state
+          Reason = r.GetString 6
+          Stop = Sql.readText r 7 |> Option.map (fun s -> Enum.Parse<StopReason> s)
+          KeptEpoch = Sql.readInt r 8
+          ValidationLoss = final 9
+          ValidationAccuracy = final 10
+          TestLoss = final 11
+          TestAccuracy = final 12
+          Seconds = final 13
+          StartedUtc = Sql.readText r 14 |> Option.map Sql.parseTime
+          FinishedUtc = Sql.readText r 15 |> Option.map Sql.parseTime
+          Attempts = Sql.count r 16
+          Worker = Sql.readText r 17
+          DefinitionHash = r.GetString 18
+          History = epochs |> Map.tryFind key |> Option.defaultValue [] }
 
     /// Every trial of the sweep, by configuration and then in expansion order, with its epochs.
     let results (store: Store) (sweepName: string) : StoredTrial list =
@@ -582,45 +653,22 @@ module Store =
                 tx
                 """SELECT t.key, s.configuration, t.seed, t.settings, s.values_json, t.status, t.reason, t.stop, t.kept_epoch,
                           t.validation_loss, t.validation_accuracy, t.test_loss, t.test_accuracy, t.seconds,
-                          t.started_utc, t.finished_utc, t.model_path, s.definition_hash
+                          t.started_utc, t.finished_utc, t.attempts, t.worker, s.definition_hash
                    FROM sweep_trials s JOIN trials t ON t.key = s.key WHERE s.sweep = @sweep ORDER BY s.configuration, s.position"""
                 sweep
-                (fun r ->
-                    let state = parseStatus (r.GetString 5)
-                    let finished = (match state with TrialState.Finished _ -> true | _ -> false)
-                    // A finished trial's missing figure reads as NaN; an unfinished trial has none.
-                    let final i = if finished then Some(readReal r i |> Option.defaultValue nan) else None
-                    let key = r.GetString 0
-                    { Key = key
-                      Configuration = r.GetInt32 1
-                      Seed = uint64 (r.GetInt64 2)
-                      Settings = r.GetString 3
-                      Values = parseValues (r.GetString 4)
-                      State = state
-                      Reason = r.GetString 6
-                      Stop = readText r 7 |> Option.map (fun s -> Enum.Parse<StopReason> s)
-                      KeptEpoch = readInt r 8
-                      ValidationLoss = final 9
-                      ValidationAccuracy = final 10
-                      TestLoss = final 11
-                      TestAccuracy = final 12
-                      Seconds = final 13
-                      StartedUtc = readText r 14 |> Option.map parseTime
-                      FinishedUtc = readText r 15 |> Option.map parseTime
-                      ModelPath = readText r 16
-                      DefinitionHash = r.GetString 17
-                      History = epochs |> Map.tryFind key |> Option.defaultValue [] }))
+                (readTrial epochs))
 
     // ---- Verification ----
 
     /// Records a re-run of a finished trial: whether weights and metrics came out bit-identical, and how.
     let recordVerification (store: Store) (key: string) (identical: bool) (detail: string) =
         writing store (fun tx ->
-            if query tx "SELECT 1 FROM trials WHERE key = @key" [ "@key", box key ] ignore |> List.isEmpty then missing store key
+            if not (Sql.exists tx "SELECT 1 FROM trials WHERE key = @key" [ "@key", box key ]) then
+                invalidArg (nameof key) (sprintf "trial %s is not in the run store %s" key store.Location)
             execute
                 tx
                 "INSERT INTO verifications (trial_key, verified_utc, identical, detail) VALUES (@key, @now, @identical, @detail)"
-                [ "@key", box key; "@now", box (now ()); "@identical", box identical; "@detail", box detail ]
+                [ "@key", box key; "@now", box (Sql.now ()); "@identical", box (if identical then 1 else 0); "@detail", box detail ]
             |> ignore)
 
     /// Every verification of the sweep's trials, oldest first.
@@ -633,6 +681,41 @@ module Store =
                 [ "@sweep", box sweepName ]
                 (fun r ->
                     { Key = r.GetString 0
-                      VerifiedUtc = parseTime (r.GetString 1)
-                      Identical = r.GetBoolean 2
+                      VerifiedUtc = Sql.parseTime (r.GetString 1)
+                      Identical = Sql.count r 2 = 1
                       Detail = r.GetString 3 }))
+
+    // ---- Copying between stores ----
+
+    let private readCell (r: DbDataReader) (i: int) (kind: StoreSchema.Kind) : float option * objnull =
+        if r.IsDBNull i then None, box DBNull.Value
+        else
+            match kind with
+            | StoreSchema.Text -> None, box (r.GetString i)
+            | StoreSchema.Integer -> None, box (Sql.count r i)
+            | StoreSchema.BigInteger -> None, box (Convert.ToInt64(r.GetValue i, CultureInfo.InvariantCulture))
+            | StoreSchema.Blob -> None, box (r.GetFieldValue<byte[]> i)
+            | StoreSchema.Real -> Sql.readReal r i, null
+
+    /// Copies one sweep — definition history, manifest, trials, epochs, checkpoints, models,
+    /// verifications — from one store to another (PostgreSQL to a SQLite file for archiving, or back),
+    /// in one transaction on each side. Refused if the target already has a sweep of that name.
+    let copy (source: Store) (target: Store) (sweepName: string) =
+        if (sweep source sweepName).IsNone then raise (StoreException(source.Location, sprintf "has no sweep named '%s'" sweepName))
+        let rows =
+            reading source (fun tx ->
+                [ for table, columns, belongs in StoreSchema.tables ->
+                      let names = columns |> List.map fst |> String.concat ", "
+                      let order = if table = "verifications" then "id" else names
+                      let read (r: DbDataReader) = columns |> List.mapi (fun i (_, kind) -> readCell r i kind)
+                      table, columns, query tx $"SELECT {names} FROM {table} WHERE {belongs} ORDER BY {order}" [ "@sweep", box sweepName ] read ])
+        writing target (fun tx ->
+            Sql.serialize tx
+            if Sql.exists tx "SELECT 1 FROM sweeps WHERE name = @name" [ "@name", box sweepName ] then
+                raise (StoreException(target.Location, sprintf "already has a sweep named '%s': copy into another store" sweepName))
+            for table, columns, values in rows do
+                let names = columns |> List.map fst
+                let sql = sprintf "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT DO NOTHING" table (String.concat ", " names) (names |> List.map ((+) "@") |> String.concat ", ")
+                for row in values do
+                    let cell (real: float option, value: objnull) = match real with Some x -> Sql.real tx x | None -> value
+                    execute tx sql (List.zip (names |> List.map ((+) "@")) (row |> List.map cell)) |> ignore)

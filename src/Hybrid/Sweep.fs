@@ -1,6 +1,7 @@
 namespace Hybrid
 
 open System
+open System.Collections.Concurrent
 open System.IO
 open Hybrid.Engine.Training
 
@@ -43,29 +44,80 @@ module SweepRunner =
         let hash = Sweep.definitionHash sweep
         trials |> List.filter (fun t -> t.DefinitionHash = hash)
 
-    let private modelPath directory (key: string) = Path.Combine(directory, "trials", key + ".safetensors")
+    /// Where a sweep's results are kept: the HYBRID_STORE environment variable (a PostgreSQL connection
+    /// string shared by workers on several machines, or a SQLite file), else `<sweep folder>/sweep.db`.
+    let storeFor (sweep: Sweep) =
+        match Environment.GetEnvironmentVariable "HYBRID_STORE" with
+        | null | "" -> Path.Combine(directoryOf sweep.Name, "sweep.db")
+        | location -> location
 
-    /// Records one run event: the only writer of the store.
-    let private record (store: Store) directory (e: RunEvent) =
+    let private seconds (variable: string) (fallback: float) =
+        match Double.TryParse(Environment.GetEnvironmentVariable variable, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
+        | true, s when s > 0.0 -> TimeSpan.FromSeconds s
+        | _ -> TimeSpan.FromSeconds fallback
+
+    /// How long a claimed trial's heartbeat may stay silent before other workers take it over (its
+    /// worker presumed dead): HYBRID_GRACE_SECONDS, or 60. Heartbeats go out six times per grace period.
+    let private grace () = seconds "HYBRID_GRACE_SECONDS" 60.0
+
+    /// This process's claims on running trials, and which of them another worker has taken over.
+    type private Claims() =
+        let held = ConcurrentDictionary<string, Claim>()
+        let lost = ConcurrentDictionary<string, bool>()
+        member _.Add(claim: Claim) = held[claim.Key] <- claim
+        member _.Get(key: string) = held[key]
+        member _.Remove(key: string) =
+            held.TryRemove key |> ignore
+            lost.TryRemove key |> ignore
+        member _.Lose(key: string) = lost[key] <- true
+        member _.IsLost(key: string) = lost.ContainsKey key
+        member _.All = List.ofSeq held.Values
+        member _.Count = held.Count
+
+    /// A checkpoint that no longer decodes is not loaded: the trial starts over, to the same bits.
+    let private resumeFrom (claim: Claim) =
+        claim.Checkpoint
+        |> Option.bind (fun (_, bytes) ->
+            try Some(Run.decodeCheckpoint (sprintf "checkpoint of trial %s" claim.Key) bytes)
+            with :? InvalidFileException as e ->
+                eprintfn "%s; the trial starts over" e.Message
+                None)
+
+    /// The next trial for one of this process's workers. When nothing is claimable but trials run
+    /// elsewhere, waits: their workers may die, and someone must take their trials over.
+    let rec private nextJob (store: Store) (sweep: Sweep) (trials: Map<string, Trial>) (claims: Claims) () : Run.Job option =
+        match Store.claimNext store sweep.Name Worker.current (grace ()) with
+        | Some claim ->
+            claims.Add claim
+            match trials.TryFind claim.Key with
+            | Some trial -> Some(trial, resumeFrom claim)
+            | None -> raise (StoreException(store.Location, sprintf "trial %s of sweep '%s' is not in this script's expansion of it" claim.Key sweep.Name))
+        | None ->
+            let counts = Store.counts store sweep.Name
+            if counts.Pending = 0 && counts.Running <= claims.Count then None
+            else
+                Threading.Thread.Sleep(min (grace () / 6.0) (TimeSpan.FromSeconds 2.0))
+                nextJob store sweep trials claims ()
+
+    /// Records one run event: the only writer of results. A worker that lost its claim records nothing more.
+    let private record (store: Store) (claims: Claims) (e: RunEvent) =
         match e with
-        | Started t -> Store.markRunning store t.Key
-        | EpochDone(t, metrics, checkpoint) -> Store.recordEpochWithCheckpoint store t.Key metrics checkpoint
+        | Started _ -> ()
+        | EpochDone(t, metrics, checkpoint) ->
+            if not (Store.recordEpochWithCheckpoint store (claims.Get t.Key) metrics checkpoint) then claims.Lose t.Key
         | Finished(result, model) ->
-            let path =
-                model
-                |> Option.map (fun m ->
-                    let path = modelPath directory result.Trial.Key
-                    ModelFile.save path m
-                    path)
-            Store.finish store result path
+            Store.finish store (claims.Get result.Trial.Key) result (model |> Option.map ModelFile.toBytes) |> ignore
+            claims.Remove result.Trial.Key
 
-    let private jobs (store: Store) (sweep: Sweep) (trials: Trial list) =
-        let finished = Store.completedKeys store sweep.Name
-        trials
-        |> List.filter (fun t -> not (finished.Contains t.Key))
-        |> List.map (fun t ->
-            let resume = Store.latestCheckpoint store t.Key |> Option.map (fun (_, bytes) -> Run.decodeCheckpoint t.Key bytes)
-            t, resume)
+    /// Beats for this process's claims until disposed, marking those another worker took over.
+    let private heartbeats (store: Store) (claims: Claims) =
+        let interval = grace () / 6.0
+        let beat _ =
+            // A failed beat is not fatal here: the next write of the recording thread meets the same
+            // failure, retries it, and reports it if it lasts.
+            try Store.heartbeat store claims.All |> List.iter (fun c -> claims.Lose c.Key)
+            with :? StoreException | :? Data.Common.DbException -> ()
+        new Threading.Timer(beat, null, interval, interval)
 
     /// The configuration with the highest mean validation accuracy over its completed seeds.
     let best (trials: StoredTrial list) : Best option =
@@ -91,36 +143,53 @@ module SweepRunner =
     let private writeReport (store: Store) (sweep: Sweep) directory =
         let trials = Store.results store sweep.Name |> current sweep
         let best = best trials
-        let bestModel = best |> Option.bind (fun b -> b.Trial.ModelPath) |> Option.map ModelFile.load
+        let bestModel =
+            best
+            |> Option.bind (fun b -> Store.model store b.Trial.Key |> Option.map (ModelFile.ofBytes (sprintf "%s, model of trial %s" store.Location b.Trial.Key)))
         bestModel |> Option.iter (ModelFile.save (Path.Combine(directory, "best", "model.safetensors")))
         let input = ReportInput.ofStore sweep (Store.manifest store sweep.Name) trials (Store.verifications store sweep.Name) (bestModel |> Option.map (fun m -> confusion m sweep.Data.Split.Test))
         trials, best, Report.write directory input
 
     type Sweep with
 
-        /// Runs every trial the store has not finished (a trial cut off mid-run continues from its
-        /// last epoch's checkpoint), trials in parallel on every core, then writes the report.
-        static member run(sweep: Sweep) : SweepOutcome =
+        /// Runs the sweep's trials that no worker has finished, with the store at `location` (see
+        /// `Store.connect`): trials in parallel on every core, a trial cut off mid-run continuing from
+        /// its last epoch's checkpoint. Several processes, on one machine or many, may run the same
+        /// sweep on one store: they share its trials and take over those of a worker that died. Then
+        /// writes the report from everything the store holds.
+        static member runOn (location: string) (sweep: Sweep) : SweepOutcome =
             let directory = directoryOf sweep.Name
             let trials = Sweep.expand sweep
-            use store = Store.openAt (Path.Combine(directory, "sweep.db"))
+            use store = Store.connect location
             Store.register store sweep (Manifest.collect sweep.Data) |> ignore
             Store.addTrials store sweep.Name trials
-            let todo = jobs store sweep trials
+            let claims = Claims()
             let prepared = Run.prepare sweep.Data
+            let byKey = trials |> List.map (fun t -> t.Key, t) |> Map.ofList
             let tally =
-                Progress.show trials.Length (trials.Length - todo.Length) (fun show ->
-                    Run.inParallel (Run.workers sweep.Base.Threads) prepared todo (fun e ->
-                        record store directory e
+                use _ = heartbeats store claims
+                Progress.show trials.Length (Store.counts store sweep.Name).Finished (fun show ->
+                    Run.inParallel (Run.workers sweep.Base.Threads) prepared (nextJob store sweep byKey claims) (fun t -> claims.IsLost t.Key) (fun e ->
+                        record store claims e
                         show e))
             let stored, best, report = writeReport store sweep directory
-            { Directory = directory; Database = store.File; Trials = stored; Tally = tally; Best = best; Report = report }
+            { Directory = directory; Database = store.Location; Trials = stored; Tally = tally; Best = best; Report = report }
+
+        /// Runs the sweep with its store where `Sweep.storeFor` says (HYBRID_STORE, or the sweep's folder).
+        static member run(sweep: Sweep) : SweepOutcome = Sweep.runOn (storeFor sweep) sweep
+
+        /// Writes the report, the Markdown summary and best/model.safetensors from the store alone, at
+        /// any time — while workers still run the sweep, it shows how far they have come.
+        static member report(sweep: Sweep) : ReportPaths =
+            use store = Store.connect (storeFor sweep)
+            let _, _, report = writeReport store sweep (directoryOf sweep.Name)
+            report
 
         /// Re-runs the `count` best finished trials from their stored records alone and checks that
         /// weights and every epoch's metrics come out bit-identical; records the verdicts and rewrites the report.
         static member verify (count: int) (sweep: Sweep) : Verification list =
             let directory = directoryOf sweep.Name
-            use store = Store.openAt (Path.Combine(directory, "sweep.db"))
+            use store = Store.connect (storeFor sweep)
             Verify.check store sweep count |> ignore
             writeReport store sweep directory |> ignore
             Store.verifications store sweep.Name

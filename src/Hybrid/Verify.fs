@@ -24,14 +24,15 @@ let private metricDifferences (stored: EpochMetrics list) (rerun: EpochMetrics l
         |> List.map (fun (s, _) -> sprintf "epoch %d's metrics differ" s.Epoch)
         |> List.truncate 3
 
-/// Re-runs one stored trial and returns whether it is identical, with what was compared or what differed.
-let trial (prepared: Run.Prepared) (stored: StoredTrial) : bool * string =
-    match stored.ModelPath with
+/// Re-runs one stored trial against its stored model and returns whether it is identical, with what
+/// was compared or what differed.
+let trial (prepared: Run.Prepared) (stored: StoredTrial) (model: Model option) : bool * string =
+    match model with
     | None -> false, "no stored model to compare with"
-    | Some path ->
+    | Some model ->
         let settings = Sweep.parseSettings stored.Settings
         let rerun, result = Model.train settings prepared.Scaler prepared.Train prepared.Validation null None
-        let differences = weightDifferences (ModelFile.load path) rerun @ metricDifferences stored.History (List.ofSeq result.History)
+        let differences = weightDifferences model rerun @ metricDifferences stored.History (List.ofSeq result.History)
         if differences.IsEmpty then true, sprintf "weights (%d values) and %d epochs of metrics bit-identical" rerun.Parameters.Length stored.History.Length
         else false, String.concat "; " differences
 
@@ -48,6 +49,7 @@ let check (store: Store) (sweep: Sweep) (count: int) =
     |> List.sortByDescending (fun t -> t.ValidationAccuracy)
     |> List.truncate count
     |> List.map (fun stored ->
-        let identical, detail = trial prepared stored
+        let model = Store.model store stored.Key |> Option.map (ModelFile.ofBytes (sprintf "%s, model of trial %s" store.Location stored.Key))
+        let identical, detail = trial prepared stored model
         Store.recordVerification store stored.Key identical detail
         stored, identical, detail)

@@ -22,6 +22,8 @@ let main argv =
     match argv with
     // The store's durability test runs this program again as a writer and kills it mid-sweep.
     | [| "--store-writer"; file |] -> StoreTests.writer file
+    // The claim test runs this program as 8 processes claiming trials of one store at once.
+    | [| "--claimer"; location |] -> StoreTests.claimer location
     // The sweep's resume test runs this program again as a sweep and kills it mid-run.
     | [| "--sweep-child"; root |] -> SweepTests.child root
     | _ -> runTestsWithCLIArgs [] argv all

@@ -132,7 +132,7 @@ let private leaderboardTests =
             let stored (state: TrialState) : StoredTrial =
                 { Key = "k"; Configuration = 0; Seed = 0UL; Settings = ""; Values = [ "M", "8" ]; State = state; Reason = ""; Stop = None
                   KeptEpoch = None; ValidationLoss = None; ValidationAccuracy = None; TestLoss = None; TestAccuracy = None; Seconds = None
-                  StartedUtc = None; FinishedUtc = None; ModelPath = None; DefinitionHash = ""; History = [] }
+                  StartedUtc = None; FinishedUtc = None; Attempts = 0; Worker = None; DefinitionHash = ""; History = [] }
             let states = [ TrialState.Pending; TrialState.Running; TrialState.Finished Completed; TrialState.Finished Diverged; TrialState.Finished Failed ]
             Expect.equal (states |> List.map (stored >> ReportInput.ofTrial >> _.Status)) [ "pending"; "running"; "completed"; "diverged"; "failed" ] "statuses"
         testCase "failures listed with their reasons" <| fun () ->

@@ -58,7 +58,7 @@ let private optionalBits (x: Nullable<float>) = if x.HasValue then Some(bits x.V
 let private epochBits (m: EpochMetrics) =
     m.Epoch, bits m.TrainLoss, bits m.TrainAccuracy, optionalBits m.ValidationLoss, optionalBits m.ValidationAccuracy, bits m.LearningRate
 
-let private expectStored (stored: StoredTrial) (result: TrialResult) (modelPath: string option) =
+let private expectStored (stored: StoredTrial) (result: TrialResult) =
     let trial = result.Trial
     Expect.equal stored.Key trial.Key "key"
     Expect.equal stored.Configuration trial.Configuration "configuration"
@@ -72,25 +72,31 @@ let private expectStored (stored: StoredTrial) (result: TrialResult) (modelPath:
     let figures (t: StoredTrial) = [ t.ValidationLoss; t.ValidationAccuracy; t.TestLoss; t.TestAccuracy; t.Seconds ] |> List.map (Option.map bits)
     let expected = [ result.ValidationLoss; result.ValidationAccuracy; result.TestLoss; result.TestAccuracy; result.Seconds ] |> List.map (bits >> Some)
     Expect.equal (figures stored) expected "final figures, bit for bit"
-    Expect.equal stored.ModelPath modelPath "model path"
     Expect.isSome stored.FinishedUtc "finished time"
     Expect.equal (stored.History |> List.map epochBits) (result.History |> List.map epochBits) "history, bit for bit"
 
-// ---- Temporary stores ----
+// ---- Temporary stores, on either database ----
 
 let private withDir (body: string -> unit) =
     let dir = Path.Combine(Path.GetTempPath(), "hybrid-store-" + Guid.NewGuid().ToString "N")
     try body dir
     finally if Directory.Exists dir then Directory.Delete(dir, true)
 
-let private withStore (body: Store -> unit) =
-    withDir (fun dir ->
-        use store = Store.openAt (Path.Combine(dir, "runs.db"))
-        body store)
+/// An empty store: a SQLite file in a temporary folder, or a fresh PostgreSQL database.
+let private withStore (backend: Backend) (body: Store -> unit) =
+    match backend with
+    | Backend.Sqlite ->
+        withDir (fun dir ->
+            use store = Store.openAt (Path.Combine(dir, "runs.db"))
+            body store)
+    | Backend.Postgres ->
+        Postgres.withDatabase (fun connectionString ->
+            use store = Store.openPostgres connectionString
+            body store)
 
 /// A store holding the small sweep, registered, with its trials pending.
-let private withSweep (body: Store -> Sweep -> Trial list -> unit) =
-    withStore (fun store ->
+let private withSweep backend (body: Store -> Sweep -> Trial list -> unit) =
+    withStore backend (fun store ->
         let sweep = small ()
         let trials = Sweep.expand sweep
         Store.register store sweep manifest |> ignore
@@ -111,22 +117,51 @@ let private scalar (connection: SqliteConnection) (sql: string) : string =
 let private stored (store: Store) (sweep: string) (key: string) =
     Store.results store sweep |> List.find (fun t -> t.Key = key)
 
+// ---- Claims ----
+
+let private patient = TimeSpan.FromHours 1.0
+
+/// The next claim of this process, which the test expects to exist.
+let private claim (store: Store) (sweep: Sweep) =
+    match Store.claimNext store sweep.Name Worker.current patient with
+    | Some claim -> claim
+    | None -> failtest "expected a claimable trial"
+
+/// Claims the next trial and finishes it with the given result, which must be for that trial.
+let private finishNext store sweep (result: TrialResult) =
+    let claim = claim store sweep
+    Expect.equal claim.Key result.Trial.Key "trials are claimed in the sweep's order"
+    Expect.isTrue (Store.finish store claim result None) "finished under its claim"
+
+/// The StoreException the action must raise.
+let private storeError (action: unit -> unit) : StoreException =
+    match Expect.throwsC action id with
+    | :? StoreException as e -> e
+    | other -> failtestf "expected a StoreException, got %O" other
+
+/// A worker of another machine, whose process this one cannot see.
+let private elsewhere = "another-machine/4242/1700000000000"
+
+/// A safetensors-like blob; the store keeps models and checkpoints as opaque bytes.
+let private blob (length: int) (seed: int) = Array.init length (fun i -> byte ((i * 31 + seed) % 251))
+
 // ---- Opening and schema ----
 
-let private openingTests =
-    testList "opening" [
-        testCase "creates the directory and a WAL database at schema version 1" <| fun () ->
+let private sqliteOpeningTests =
+    testList "opening a SQLite file" [
+        testCase "creates the directory and a WAL database at the current schema version" <| fun () ->
             withDir (fun dir ->
                 let file = Path.Combine(dir, "nested", "sweep", "runs.db")
                 do
                     use store = Store.openAt file
-                    Expect.equal store.File file "full path"
+                    Expect.equal store.Location file "full path"
+                    Expect.equal store.Backend Backend.Sqlite "backend"
                 Expect.isTrue (File.Exists file) "file created"
                 use connection = raw file
-                Expect.equal (scalar connection "SELECT max(version) FROM schema_version") "1" "schema version"
+                Expect.equal (scalar connection "SELECT max(version) FROM schema_version") (string Store.schemaVersion) "schema version"
                 Expect.equal (scalar connection "PRAGMA journal_mode") "wal" "journal mode"
                 let tables = scalar connection "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)"
-                Expect.equal tables "checkpoints,definitions,epochs,manifest,schema_version,sweep_trials,sweeps,trials,verifications" "tables")
+                Expect.equal tables "checkpoints,definitions,epochs,manifest,models,schema_version,sweep_trials,sweeps,trials,verifications" "tables")
 
         testCase "reopening keeps the data and migrates nothing again" <| fun () ->
             withDir (fun dir ->
@@ -140,7 +175,36 @@ let private openingTests =
                 Expect.equal (Store.results store sweep.Name |> List.length) 8 "trials kept"
                 Expect.equal (Store.manifest store sweep.Name) manifest "manifest kept"
                 use connection = raw file
-                Expect.equal (scalar connection "SELECT count(*) FROM schema_version") "1" "one migration row")
+                Expect.equal (scalar connection "SELECT count(*) FROM schema_version") (string Store.schemaVersion) "one row per migration")
+
+        testCase "a store of schema version 1 is migrated, and its trials' model files still read" <| fun () ->
+            withDir (fun dir ->
+                let file = Path.Combine(dir, "runs.db")
+                let sweep = small ()
+                let trials = Sweep.expand sweep
+                do
+                    use store = Store.openAt file
+                    Store.register store sweep manifest |> ignore
+                    Store.addTrials store sweep.Name trials
+                let model = Path.Combine(dir, "model.safetensors")
+                File.WriteAllBytes(model, blob 100 7)
+                do
+                    // Turn the file back into what Hybrid 0.1 wrote: schema 1, a finished trial with a model path.
+                    use connection = raw file
+                    for sql in
+                        [ "DROP TABLE models"
+                          "DROP INDEX trials_status"
+                          "ALTER TABLE trials DROP COLUMN claim"
+                          "ALTER TABLE trials DROP COLUMN worker"
+                          "ALTER TABLE trials DROP COLUMN heartbeat"
+                          "ALTER TABLE trials DROP COLUMN attempts"
+                          "DELETE FROM schema_version WHERE version = 2"
+                          sprintf "UPDATE trials SET status = 'completed', model_path = '%s' WHERE key = '%s'" model trials[0].Key ] do
+                        scalar connection sql |> ignore
+                use store = Store.openAt file
+                Expect.equal (Store.model store trials[0].Key) (Some(blob 100 7)) "the old model file is the trial's model"
+                Expect.equal (Store.counts store sweep.Name) { Pending = 7; Running = 0; Finished = 1 } "the other trials can be claimed"
+                Expect.equal (claim store sweep).Key trials[1].Key "claims work on the migrated store")
 
         testCase "a newer schema version is refused, naming the file and both versions" <| fun () ->
             withDir (fun dir ->
@@ -151,11 +215,11 @@ let private openingTests =
                     scalar connection "INSERT INTO schema_version (version, applied_utc) VALUES (99, 'later')" |> ignore
                 let e = Expect.throwsC (fun () -> Store.openAt file |> ignore) id
                 match e with
-                | :? InvalidFileException as e ->
-                    Expect.equal e.File file "file"
+                | :? StoreException as e ->
+                    Expect.equal e.Store file "file"
                     Expect.stringContains e.Message "version 99" "found version"
                     Expect.stringContains e.Message (sprintf "up to version %d" Store.schemaVersion) "supported version"
-                | other -> failtestf "expected InvalidFileException, got %O" other)
+                | other -> failtestf "expected StoreException, got %O" other)
 
         testCase "a file that is not a SQLite database is refused and left as it was" <| fun () ->
             withDir (fun dir ->
@@ -177,16 +241,71 @@ let private openingTests =
                     scalar connection "CREATE TABLE accounts (id INTEGER)" |> ignore
                 let e = Expect.throwsC (fun () -> Store.openAt file |> ignore) id
                 match e with
-                | :? InvalidFileException as e -> Expect.stringContains e.Problem "not a Hybrid run store" "says why"
-                | other -> failtestf "expected InvalidFileException, got %O" other)
+                | :? StoreException as e -> Expect.stringContains e.Problem "not a Hybrid run store" "says why"
+                | other -> failtestf "expected StoreException, got %O" other)
+
+        testCase "a location with Host= opens PostgreSQL; anything else is a SQLite file" <| fun () ->
+            withDir (fun dir ->
+                let file = Path.Combine(dir, "x.db")
+                do
+                    use store = Store.connect file
+                    Expect.equal store.Backend Backend.Sqlite "a path"
+                let e = storeError (fun () -> Store.connect "Host=127.0.0.1;Bogus=1" |> ignore)
+                Expect.stringContains e.Problem "not a valid connection string" "says what is wrong")
+    ]
+
+let private postgresOpeningTests =
+    testList "opening a PostgreSQL database" [
+        testCase "creates the schema; the location names user, server and database but never the password" <| fun () ->
+            Postgres.withDatabase (fun connectionString ->
+                do
+                    use store = Store.connect connectionString
+                    Expect.equal store.Backend Backend.Postgres "backend"
+                    let builder = Npgsql.NpgsqlConnectionStringBuilder connectionString
+                    Expect.equal store.Location (sprintf "postgresql://%s@%s:%d/%s" builder.Username builder.Host builder.Port builder.Database) "location"
+                    Expect.isFalse (store.Location.Contains(string builder.Password)) "no password"
+                Expect.equal (Postgres.scalar connectionString "SELECT max(version) FROM schema_version" |> string) (string Store.schemaVersion) "schema version"
+                use again = Store.connect connectionString
+                Expect.equal (Postgres.scalar connectionString "SELECT count(*) FROM schema_version" |> string) (string Store.schemaVersion) "migrated once")
+
+        testCase "a newer schema version is refused with both versions" <| fun () ->
+            Postgres.withDatabase (fun connectionString ->
+                (Store.connect connectionString :> IDisposable).Dispose()
+                Postgres.scalar connectionString "INSERT INTO schema_version (version, applied_utc) VALUES (99, 'later')" |> ignore
+                let e = storeError (fun () -> Store.connect connectionString |> ignore)
+                Expect.stringContains e.Message "version 99" "found version"
+                Expect.stringContains e.Message (sprintf "up to version %d" Store.schemaVersion) "supported version")
+
+        testCase "another application's tables named like the store's are refused; other tables are left alone" <| fun () ->
+            Postgres.withDatabase (fun connectionString ->
+                Postgres.scalar connectionString "CREATE TABLE invoices (id INTEGER)" |> ignore
+                (Store.connect connectionString :> IDisposable).Dispose()
+                Postgres.withDatabase (fun other ->
+                    Postgres.scalar other "CREATE TABLE trials (id INTEGER)" |> ignore
+                    let e = storeError (fun () -> Store.connect other |> ignore)
+                    Expect.stringContains e.Problem "not a Hybrid run store" "says why"))
+
+        testCase "a server that cannot be reached is given up after the retry bound, with a clear message" <| fun () ->
+            let saved = Environment.GetEnvironmentVariable "HYBRID_STORE_RETRY_SECONDS"
+            Environment.SetEnvironmentVariable("HYBRID_STORE_RETRY_SECONDS", "1")
+            try
+                let watch = Diagnostics.Stopwatch.StartNew()
+                // Port 1 on the loopback refuses at once: nothing listens there.
+                let e = storeError (fun () -> Store.connect "Host=127.0.0.1;Port=1;Username=u;Password=secret-42;Database=d" |> ignore)
+                Expect.stringContains e.Message "could not be reached" "says what happened"
+                Expect.stringContains e.Message "postgresql://u@127.0.0.1:1/d" "names the store"
+                Expect.isFalse (e.Message.Contains "secret-42") "never the password"
+                Expect.isLessThan watch.Elapsed.TotalSeconds 30.0 "bounded"
+            finally
+                Environment.SetEnvironmentVariable("HYBRID_STORE_RETRY_SECONDS", saved)
     ]
 
 // ---- Sweeps and trials ----
 
-let private sweepTests =
+let private sweepTests backend =
     testList "sweeps" [
         testCase "registering twice is idempotent; the manifest is replaced" <| fun () ->
-            withStore (fun store ->
+            withStore backend (fun store ->
                 let sweep = small ()
                 Expect.equal (Store.register store sweep manifest) Registration.New "first"
                 Expect.equal (Store.register store sweep [ "git commit", "def456" ]) Registration.Unchanged "again"
@@ -198,17 +317,28 @@ let private sweepTests =
                 Expect.equal recorded.Notes sweep.Notes "notes"
                 Expect.equal recorded.History.Length 1 "one definition")
 
-        testCase "a changed definition is recorded, keeps finished trials and adds only the new ones" <| fun () ->
-            withSweep (fun store sweep trials ->
-                let first = trials.Head
-                Store.finish store (resultOf first Completed) None
+        testCase "another definition under the name is refused while the registered one has trials to run" <| fun () ->
+            withSweep backend (fun store sweep trials ->
+                finishNext store sweep (resultOf trials[0] Completed)
+                let typo = sweepOver sweep.Name [ 4; 9 ]
+                let e = storeError (fun () -> Store.register store typo manifest |> ignore)
+                Expect.stringContains e.Problem (sprintf "sweep '%s' is registered with another definition" sweep.Name) "says which sweep"
+                Expect.stringContains e.Problem "7 trials not finished" "says why"
+                Expect.stringContains e.Problem (Sweep.definitionHash typo) "names the new definition"
+                Expect.equal (Store.sweep store sweep.Name |> Option.get).DefinitionHash (Sweep.definitionHash sweep) "the registered one stays")
+
+        testCase "once finished, a changed definition is recorded, keeps finished trials and adds only the new ones" <| fun () ->
+            withSweep backend (fun store sweep trials ->
+                for t in trials do
+                    finishNext store sweep (resultOf t Completed)
                 let wider = sweepOver sweep.Name [ 4; 8; 16 ]
                 Expect.equal (Store.register store wider manifest) (Registration.Changed(Sweep.definitionHash sweep)) "changed"
                 let widerTrials = Sweep.expand wider
                 Store.addTrials store wider.Name widerTrials
                 let all = Store.results store wider.Name
                 Expect.equal (all |> List.map _.Key |> Set.ofList) (widerTrials |> List.map _.Key |> Set.ofList) "old and new trials, once each"
-                Expect.equal (Store.completedKeys store wider.Name) (set [ first.Key ]) "the finished trial stays finished"
+                Expect.equal (Store.completedKeys store wider.Name) (trials |> List.map _.Key |> Set.ofList) "the finished trials stay finished"
+                Expect.equal (Store.counts store wider.Name) { Pending = 4; Running = 0; Finished = 8 } "only the new ones to run"
                 let current = Sweep.definitionHash wider
                 Expect.allEqual (all |> List.map _.DefinitionHash) current "every trial under the current definition"
                 Expect.equal (all |> List.map _.Configuration) (widerTrials |> List.map _.Configuration) "configurations as expanded now"
@@ -216,101 +346,139 @@ let private sweepTests =
                 Expect.equal history [ Sweep.definitionHash sweep; current ] "both definitions in the history")
 
         testCase "adding the same trials twice adds nothing" <| fun () ->
-            withSweep (fun store sweep trials ->
+            withSweep backend (fun store sweep trials ->
                 Store.addTrials store sweep.Name trials
                 let all = Store.results store sweep.Name
                 Expect.equal (all |> List.map _.Key) (trials |> List.map _.Key) "each trial once, in expansion order"
                 Expect.allEqual (all |> List.map _.State) TrialState.Pending "pending"
                 Expect.equal (all |> List.map _.Seed) (trials |> List.map _.Seed) "seeds, UInt64.MaxValue included"
-                Expect.isTrue (all |> List.forall (fun t -> t.ValidationLoss.IsNone && t.History.IsEmpty)) "no results yet")
+                Expect.isTrue (all |> List.forall (fun t -> t.ValidationLoss.IsNone && t.History.IsEmpty && t.Attempts = 0)) "no results yet")
 
         testCase "trials of an unregistered sweep are refused" <| fun () ->
-            withStore (fun store ->
+            withStore backend (fun store ->
                 Expect.throwsT<ArgumentException> (fun () -> Store.addTrials store "nobody" (Sweep.expand (small ()))) "unregistered")
 
-        testCase "an unknown trial has no status and cannot be finished" <| fun () ->
-            withSweep (fun store _ trials ->
+        testCase "an unknown trial has no status and no model" <| fun () ->
+            withSweep backend (fun store _ _ ->
                 Expect.isNone (Store.status store "no-such-key") "status"
-                let stranger = { trials.Head with Key = "no-such-key" }
-                Expect.throwsT<ArgumentException> (fun () -> Store.finish store (resultOf stranger Completed) None) "finish"
-                Expect.throwsT<ArgumentException> (fun () -> Store.markRunning store "no-such-key") "markRunning")
+                Expect.isNone (Store.model store "no-such-key") "model")
     ]
 
 // ---- A trial's life ----
 
-let private lifecycleTests =
+let private lifecycleTests backend =
     testList "lifecycle" [
-        testCase "pending, running, epochs, checkpoints, finished: read back exactly" <| fun () ->
-            withSweep (fun store sweep trials ->
-                let trial = trials[3]
+        testCase "pending, claimed, epochs and checkpoints, finished with its model: read back exactly" <| fun () ->
+            withSweep backend (fun store sweep trials ->
+                let trial = trials[0]
                 let result = resultOf trial Completed
                 Expect.equal (Store.status store trial.Key) (Some TrialState.Pending) "pending"
-                Store.markRunning store trial.Key
+                let c = claim store sweep
+                Expect.equal (c.Key, c.Attempt, c.Checkpoint) (trial.Key, 1, None) "the first trial, first attempt, nothing to resume"
                 Expect.equal (Store.status store trial.Key) (Some TrialState.Running) "running"
-                Expect.isSome (stored store sweep.Name trial.Key).StartedUtc "start time"
+                let running = stored store sweep.Name trial.Key
+                Expect.isSome running.StartedUtc "start time"
+                Expect.equal running.Worker (Some Worker.current) "held by this process"
                 let first, second = result.History[0], result.History[1]
-                Store.recordEpoch store trial.Key first
-                Store.saveCheckpoint store trial.Key 1 [| 1uy; 2uy; 3uy |]
-                Store.recordEpochWithCheckpoint store trial.Key second [| 4uy; 5uy |]
-                Expect.equal (Store.latestCheckpoint store trial.Key) (Some(2, [| 4uy; 5uy |])) "checkpoint replaced"
+                Expect.isTrue (Store.recordEpochWithCheckpoint store c first (blob 3 1)) "epoch 1"
+                Expect.isTrue (Store.recordEpochWithCheckpoint store c second (blob 70000 2)) "epoch 2"
+                Expect.equal (Store.latestCheckpoint store trial.Key) (Some(2, blob 70000 2)) "checkpoint replaced"
                 let running = stored store sweep.Name trial.Key
                 Expect.equal (running.History |> List.map epochBits) ([ first; second ] |> List.map epochBits) "epochs so far"
                 Expect.isNone running.TestAccuracy "no final figures while running"
-                Store.finish store result (Some "runs/small/models/t3.safetensors")
+                Expect.isTrue (Store.finish store c result (Some(blob 5000 3))) "finished"
                 Expect.equal (Store.status store trial.Key) (Some(TrialState.Finished Completed)) "completed"
                 Expect.isNone (Store.latestCheckpoint store trial.Key) "checkpoint deleted"
-                expectStored (stored store sweep.Name trial.Key) result (Some "runs/small/models/t3.safetensors"))
+                Expect.equal (Store.model store trial.Key) (Some(blob 5000 3)) "the model, byte for byte"
+                let finished = stored store sweep.Name trial.Key
+                expectStored finished result
+                Expect.equal finished.Attempts 1 "one attempt")
 
         testCase "a diverged trial keeps NaN apart from a missing value" <| fun () ->
-            withSweep (fun store sweep trials ->
-                let trial = trials[1]
+            withSweep backend (fun store sweep trials ->
+                let trial = trials[0]
                 let history =
                     [ EpochMetrics(1, 0.5, 0.25, Nullable(nan), Nullable(), Double.PositiveInfinity)
                       EpochMetrics(2, nan, Double.NegativeInfinity, Nullable(), Nullable(0.0), 1e-3) ]
                 let result = { resultOf trial Diverged with History = history; TestLoss = nan; TestAccuracy = Double.PositiveInfinity }
-                Store.finish store result None
-                expectStored (stored store sweep.Name trial.Key) result None)
+                finishNext store sweep result
+                expectStored (stored store sweep.Name trial.Key) result
+                Expect.isNone (Store.model store trial.Key) "no model")
 
         testCase "recording an epoch again replaces it" <| fun () ->
-            withSweep (fun store sweep trials ->
-                let trial = trials.Head
-                Store.recordEpoch store trial.Key (EpochMetrics(1, 1.0, 0.5, Nullable(), Nullable(), 0.1))
-                Store.recordEpoch store trial.Key (EpochMetrics(1, 2.0, 0.75, Nullable 0.3, Nullable 0.9, 0.1))
-                let history = (stored store sweep.Name trial.Key).History
+            withSweep backend (fun store sweep trials ->
+                let c = claim store sweep
+                Store.recordEpochWithCheckpoint store c (EpochMetrics(1, 1.0, 0.5, Nullable(), Nullable(), 0.1)) (blob 1 1) |> ignore
+                Store.recordEpochWithCheckpoint store c (EpochMetrics(1, 2.0, 0.75, Nullable 0.3, Nullable 0.9, 0.1)) (blob 1 2) |> ignore
+                let history = (stored store sweep.Name trials[0].Key).History
                 Expect.equal history [ EpochMetrics(1, 2.0, 0.75, Nullable 0.3, Nullable 0.9, 0.1) ] "one epoch, the latest")
 
-        testCase "running again drops the epochs recorded after the checkpoint" <| fun () ->
-            withSweep (fun store sweep trials ->
-                let trial = trials.Head
-                let history = historyOf trial 3
-                Store.markRunning store trial.Key
-                Store.recordEpochWithCheckpoint store trial.Key history[0] [| 1uy |]
-                Store.recordEpoch store trial.Key history[1]
-                Store.recordEpoch store trial.Key history[2]
-                Store.markRunning store trial.Key
-                Expect.equal (stored store sweep.Name trial.Key).History [ history[0] ] "epochs up to the checkpoint"
-                Store.saveCheckpoint store trial.Key 1 [| 1uy |]
-                let other = trials[1]
-                Store.markRunning store other.Key
-                Store.recordEpoch store other.Key history[0]
-                Store.markRunning store other.Key
-                Expect.isEmpty (stored store sweep.Name other.Key).History "without a checkpoint, no epochs")
+        testCase "a claim taken over resumes from its checkpoint, and the old holder can record nothing more" <| fun () ->
+            withSweep backend (fun store sweep trials ->
+                let history = historyOf trials[0] 3
+                let old = Store.claimNext store sweep.Name elsewhere patient |> Option.get
+                Store.recordEpochWithCheckpoint store old history[0] (blob 10 1) |> ignore
+                Store.recordEpochWithCheckpoint store old history[1] (blob 10 2) |> ignore
+                Threading.Thread.Sleep 20
+                let taken = Store.claimNext store sweep.Name Worker.current TimeSpan.Zero |> Option.get
+                Expect.equal (taken.Key, taken.Attempt, taken.Checkpoint) (old.Key, 2, Some(2, blob 10 2)) "same trial, second attempt, from epoch 2"
+                Expect.equal (stored store sweep.Name old.Key).History [ history[0]; history[1] ] "epochs up to the checkpoint kept"
+                Expect.isFalse (Store.recordEpochWithCheckpoint store old history[2] (blob 10 3)) "the old holder's epoch is refused"
+                Expect.equal (Store.heartbeat store [ old; taken ]) [ old ] "the old claim is reported lost"
+                Expect.isFalse (Store.finish store old (resultOf trials[0] Completed) None) "the old holder cannot finish it"
+                Expect.equal (Store.status store old.Key) (Some TrialState.Running) "still running under the new claim"
+                Expect.isTrue (Store.finish store taken (resultOf trials[0] Completed) None) "the new holder finishes it"
+                Expect.equal (stored store sweep.Name old.Key).Attempts 2 "two attempts recorded")
+
+        testCase "a claim with a fresh heartbeat is left alone, and taken over once it is older than the grace period" <| fun () ->
+            withSweep backend (fun store sweep trials ->
+                let grace = TimeSpan.FromSeconds 1.0
+                let far = Store.claimNext store sweep.Name elsewhere grace |> Option.get
+                Expect.equal far.Key trials[0].Key "the far worker holds the first trial"
+                let mine = Store.claimNext store sweep.Name Worker.current grace |> Option.get
+                Expect.equal mine.Key trials[1].Key "a fresh claim is passed over"
+                Threading.Thread.Sleep 1200
+                Expect.isEmpty (Store.heartbeat store [ mine ]) "this worker keeps its claim alive"
+                let taken = Store.claimNext store sweep.Name Worker.current grace |> Option.get
+                Expect.equal (taken.Key, taken.Attempt) (trials[0].Key, 2) "the silent claim is taken over"
+                let next = Store.claimNext store sweep.Name Worker.current grace |> Option.get
+                Expect.equal next.Key trials[2].Key "the live claim is not")
+
+        testCase "a claim of this machine's dead process is taken over at once" <| fun () ->
+            withSweep backend (fun store sweep trials ->
+                use ended = Diagnostics.Process.Start("true")
+                ended.WaitForExit()
+                let machine = Worker.current.Split('/')[0]
+                let dead = sprintf "%s/%d/%d" machine ended.Id 0L
+                Store.claimNext store sweep.Name dead patient |> ignore
+                let taken = claim store sweep
+                Expect.equal (taken.Key, taken.Attempt) (trials[0].Key, 2) "taken over without waiting for the grace period")
+
+        testCase "counts follow the trials; with every trial finished nothing is claimable" <| fun () ->
+            withSweep backend (fun store sweep trials ->
+                Expect.equal (Store.counts store sweep.Name) { Pending = 8; Running = 0; Finished = 0 } "all pending"
+                finishNext store sweep (resultOf trials[0] Completed)
+                claim store sweep |> ignore
+                Expect.equal (Store.counts store sweep.Name) { Pending = 6; Running = 1; Finished = 1 } "one of each"
+                for t in trials |> List.skip 2 do
+                    finishNext store sweep (resultOf t Failed)
+                Expect.isNone (Store.claimNext store sweep.Name Worker.current patient) "nothing left but a live claim")
 
         testCase "completed, diverged and failed trials all count as finished" <| fun () ->
-            withSweep (fun store sweep trials ->
-                Store.finish store (resultOf trials[0] Completed) None
-                Store.finish store (resultOf trials[1] Diverged) None
-                Store.finish store (resultOf trials[2] Failed) None
-                Store.markRunning store trials[3].Key
+            withSweep backend (fun store sweep trials ->
+                finishNext store sweep (resultOf trials[0] Completed)
+                finishNext store sweep (resultOf trials[1] Diverged)
+                finishNext store sweep (resultOf trials[2] Failed)
+                claim store sweep |> ignore
                 let expected = set [ trials[0].Key; trials[1].Key; trials[2].Key ]
                 Expect.equal (Store.completedKeys store sweep.Name) expected "finished keys"
                 Expect.isEmpty (Store.completedKeys store "another sweep") "per sweep")
 
         testCase "resetFailed makes failed trials pending again and leaves the rest" <| fun () ->
-            withSweep (fun store sweep trials ->
-                let failed = resultOf trials[2] Failed
-                Store.finish store (resultOf trials[0] Completed) None
-                Store.finish store failed None
+            withSweep backend (fun store sweep trials ->
+                finishNext store sweep (resultOf trials[0] Completed)
+                let failed = resultOf trials[1] Failed
+                finishNext store sweep failed
                 Expect.equal (Store.resetFailed store sweep.Name) 1 "one reset"
                 let reset = stored store sweep.Name failed.Trial.Key
                 Expect.equal reset.State TrialState.Pending "pending"
@@ -318,11 +486,12 @@ let private lifecycleTests =
                 Expect.isEmpty reset.History "epochs cleared"
                 Expect.isNone reset.TestLoss "figures cleared"
                 Expect.equal (Store.completedKeys store sweep.Name) (set [ trials[0].Key ]) "completed kept"
+                Expect.equal (claim store sweep).Key failed.Trial.Key "claimable again"
                 Expect.equal (Store.resetFailed store sweep.Name) 0 "nothing left to reset")
 
         testCase "verifications are recorded in order, per sweep" <| fun () ->
-            withSweep (fun store sweep trials ->
-                Store.finish store (resultOf trials[0] Completed) None
+            withSweep backend (fun store sweep trials ->
+                finishNext store sweep (resultOf trials[0] Completed)
                 Store.recordVerification store trials[0].Key true "weights and metrics bit-identical"
                 Store.recordVerification store trials[0].Key false "W1[3]: 0.25 vs 0.2500001"
                 let recorded = Store.verifications store sweep.Name
@@ -330,6 +499,113 @@ let private lifecycleTests =
                     [ trials[0].Key, true, "weights and metrics bit-identical"; trials[0].Key, false, "W1[3]: 0.25 vs 0.2500001" ]
                     "both, oldest first"
                 Expect.throwsT<ArgumentException> (fun () -> Store.recordVerification store "no-such-key" true "") "unknown trial")
+    ]
+
+// ---- Copying a sweep between the two databases ----
+
+/// Everything the store says about a sweep, for comparing two stores.
+let private everything (store: Store) (sweep: Sweep) =
+    let trials = Store.results store sweep.Name
+    let stored = Store.sweep store sweep.Name |> Option.get
+    {| Sweep = stored
+       Manifest = Store.manifest store sweep.Name
+       // NaN is not equal to itself: the figures are compared by their bits, below.
+       Trials =
+        trials
+        |> List.map (fun t ->
+            { t with History = []; ValidationLoss = None; ValidationAccuracy = None; TestLoss = None; TestAccuracy = None; Seconds = None },
+            t.History |> List.map epochBits)
+       Figures = trials |> List.map (fun t -> [ t.ValidationLoss; t.ValidationAccuracy; t.TestLoss; t.TestAccuracy; t.Seconds ] |> List.map (Option.map bits))
+       Models = trials |> List.map (fun t -> Store.model store t.Key)
+       Checkpoints = trials |> List.map (fun t -> Store.latestCheckpoint store t.Key)
+       Verifications = Store.verifications store sweep.Name |}
+
+let private copyTests =
+    testList "copy" [
+        testCase "PostgreSQL to a SQLite file and back loses nothing" <| fun () ->
+            Postgres.withDatabase (fun origin ->
+                Postgres.withDatabase (fun returned ->
+                    withDir (fun dir ->
+                        use source = Store.openPostgres origin
+                        let sweep = small ()
+                        let trials = Sweep.expand sweep
+                        Store.register source sweep manifest |> ignore
+                        Store.addTrials source sweep.Name trials
+                        let completed = claim source sweep
+                        Store.recordEpochWithCheckpoint source completed (historyOf trials[0] 1).Head (blob 9 9) |> ignore
+                        Store.finish source completed (resultOf trials[0] Completed) (Some(blob 4096 1)) |> ignore
+                        let diverged = { resultOf trials[1] Diverged with TestLoss = nan; History = [ EpochMetrics(1, nan, 0.5, Nullable(), Nullable nan, 1e-3) ] }
+                        Store.finish source (claim source sweep) diverged None |> ignore
+                        let running = claim source sweep
+                        Store.recordEpochWithCheckpoint source running (historyOf trials[2] 1).Head (blob 65536 2) |> ignore
+                        Store.recordVerification source trials[0].Key true "identical"
+                        Store.recordVerification source trials[0].Key false "2 of 90 weights differ"
+                        use archive = Store.openAt (Path.Combine(dir, "archive.db"))
+                        Store.copy source archive sweep.Name
+                        use back = Store.openPostgres returned
+                        Store.copy archive back sweep.Name
+                        Expect.equal (everything archive sweep) (everything source sweep) "the SQLite copy holds everything"
+                        Expect.equal (everything back sweep) (everything source sweep) "and so does the copy back"
+                        Expect.equal (claim back sweep).Key trials[3].Key "the copy's pending trials can be claimed"
+                        let e = storeError (fun () -> Store.copy source archive sweep.Name)
+                        Expect.stringContains e.Problem "already has a sweep named" "refused, not merged"
+                        Expect.throwsT<StoreException> (fun () -> Store.copy source archive "no such sweep") "unknown sweep" |> ignore)))
+    ]
+
+// ---- Many processes claiming at once ----
+
+let private claimSweep () = sweepOver "claims" [ 1..50 ]
+
+/// A claiming process (tests/Hybrid.Tests run with `--claimer LOCATION`): claims trials of the
+/// claims sweep and finishes each at once, printing its key, until none is left.
+let claimer (location: string) : int =
+    use store = Store.connect location
+    let byKey = Sweep.expand (claimSweep ()) |> List.map (fun t -> t.Key, t) |> Map.ofList
+    let rec loop () =
+        match Store.claimNext store "claims" Worker.current patient with
+        | Some c ->
+            if Store.finish store c (resultOf byKey[c.Key] Completed) None then stdout.WriteLine("claimed " + c.Key)
+            loop ()
+        | None -> ()
+    loop ()
+    stdout.Flush()
+    0
+
+let private testProgram () = Reflection.Assembly.GetExecutingAssembly().Location
+
+/// Runs `count` claiming processes on the store at once; returns every key they reported.
+let private claimAtOnce (location: string) (count: int) =
+    let start _ =
+        let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+        [ testProgram (); "--claimer"; location ] |> List.iter info.ArgumentList.Add
+        Process.Start info |> nonNull
+    let children = List.init count start
+    let outputs = children |> List.map (fun c -> c.StandardOutput.ReadToEndAsync(), c.StandardError.ReadToEndAsync())
+    for child, (_, errors) in List.zip children outputs do
+        child.WaitForExit()
+        Expect.equal child.ExitCode 0 (sprintf "a claimer failed: %s" errors.Result)
+        child.Dispose()
+    outputs |> List.collect (fun (output, _) -> output.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray)
+
+let private concurrencyTests backend =
+    testList "concurrent claims" [
+        testCase "8 processes claiming 200 trials at once: every trial claimed and finished exactly once" <| fun () ->
+            let body (location: string) =
+                do
+                    use store = Store.connect location
+                    let sweep = claimSweep ()
+                    Store.register store sweep manifest |> ignore
+                    Store.addTrials store sweep.Name (Sweep.expand sweep)
+                let reported = claimAtOnce location 8 |> List.map (fun line -> line.Replace("claimed ", ""))
+                let keys = Sweep.expand (claimSweep ()) |> List.map _.Key
+                Expect.equal (List.sort reported) (List.sort keys) "each of the 200 keys reported once"
+                use store = Store.connect location
+                let results = Store.results store "claims"
+                Expect.allEqual (results |> List.map (fun t -> t.State, t.Attempts)) (TrialState.Finished Completed, 1) "all finished on their first claim"
+                Expect.isGreaterThan (results |> List.choose _.Worker |> List.distinct |> List.length) 1 "shared between processes"
+            match backend with
+            | Backend.Sqlite -> withDir (fun dir -> body (Path.Combine(dir, "claims.db")))
+            | Backend.Postgres -> Postgres.withDatabase body
     ]
 
 // ---- Durability: a writer killed mid-sweep ----
@@ -347,10 +623,10 @@ let writer (file: string) : int =
     let checkpoint = Array.init 65536 byte
     for trial in trials do
         let result = resultOf trial Completed
-        Store.markRunning store trial.Key
+        let c = claim store sweep
         for m in result.History do
-            Store.recordEpochWithCheckpoint store trial.Key m checkpoint
-        Store.finish store result None
+            Store.recordEpochWithCheckpoint store c m checkpoint |> ignore
+        Store.finish store c result None |> ignore
         stdout.WriteLine("finished " + trial.Key)
         stdout.Flush()
     0
@@ -360,9 +636,8 @@ let private durabilityTests =
         testCase "a writer killed mid-sweep leaves a sound database with every finished trial intact" <| fun () ->
             withDir (fun dir ->
                 let file = Path.Combine(dir, "runs.db")
-                let test = Reflection.Assembly.GetExecutingAssembly().Location
                 let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-                [ test; "--store-writer"; file ] |> List.iter info.ArgumentList.Add
+                [ testProgram (); "--store-writer"; file ] |> List.iter info.ArgumentList.Add
                 use child =
                     match Process.Start info with
                     | null -> failtest "could not start the writer"
@@ -389,10 +664,21 @@ let private durabilityTests =
                 let finishedKeys = finished |> List.map _.Key |> Set.ofList
                 Expect.isTrue (Set.isSubset (Set.ofSeq reported) finishedKeys) "every reported trial is finished in the store"
                 for t in finished do
-                    expectStored t (resultOf byKey[t.Key] Completed) None
+                    expectStored t (resultOf byKey[t.Key] Completed)
                 let unfinished = Store.results store sweep.Name |> List.filter (fun t -> t.State <> TrialState.Finished Completed)
                 Expect.equal (finished.Length + unfinished.Length) byKey.Count "every trial still there")
     ]
 
+let private onBoth (name: string) (tests: Backend -> Test) =
+    testList name [ testList "SQLite" [ tests Backend.Sqlite ]; testList "PostgreSQL" [ tests Backend.Postgres ] ]
+
 let tests =
-    testList "Store" [ openingTests; sweepTests; lifecycleTests; durabilityTests ]
+    testList "Store" [
+        sqliteOpeningTests
+        postgresOpeningTests
+        onBoth "sweeps" sweepTests
+        onBoth "lifecycle" lifecycleTests
+        onBoth "claims" concurrencyTests
+        copyTests
+        durabilityTests
+    ]
