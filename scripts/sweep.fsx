@@ -2,7 +2,10 @@
 // and learning rate, 3 seeds per configuration, every core busy — stored in runs/digits/sweep.db,
 // its best trials re-run to prove they reproduce bit for bit, and reported in runs/digits/report.html.
 // Run it again and it resumes: finished trials are kept, cut-off ones continue from their last epoch.
-// Usage: dotnet fsi scripts/sweep.fsx        (HYBRID_SMOKE=1: a tiny sweep, for CI)
+// On several machines: set HYBRID_STORE to one PostgreSQL database and run this script on each;
+// they share the trials (see README, "Running on several machines").
+// Usage: dotnet fsi scripts/sweep.fsx             (HYBRID_SMOKE=1: a tiny sweep, for CI)
+//        dotnet fsi scripts/sweep.fsx -- --report  (only the report, from the store as it is now)
 #load "_build.fsx"
 #load "_load.fsx"
 
@@ -29,6 +32,10 @@ let sweep =
       Seeds = (if smoke then [ 0UL; 1UL ] else [ 0UL; 1UL; 2UL ])
       Only = []
       Notes = "Which widths, skip and optimizer suit the digits? Sobol points over the space, 3 seeds each." }
+
+if fsi.CommandLineArgs |> Array.contains "--report" then
+    printfn "report: %s" (Sweep.report sweep).Html
+    exit 0
 
 printf "%s" (Sweep.print sweep)
 let watch = Diagnostics.Stopwatch.StartNew()

@@ -27,6 +27,63 @@ let run (file: string) (arguments: string) (environment: (string * string) list)
     p.WaitForExit()
     p.ExitCode, lock output (fun () -> output.ToString())
 
+/// Runs a command quietly; fails the whole run with its output if it fails.
+let must (file: string) (arguments: string list) =
+    let info = ProcessStartInfo(file, RedirectStandardOutput = true, RedirectStandardError = true)
+    arguments |> List.iter info.ArgumentList.Add
+    use p = Process.Start info
+    let output = p.StandardOutput.ReadToEndAsync()
+    let errors = p.StandardError.ReadToEnd()
+    p.WaitForExit()
+    if p.ExitCode <> 0 then failwithf "%s %s failed (exit code %d): %s%s" file (String.concat " " arguments) p.ExitCode output.Result errors
+
+// ---- A throwaway PostgreSQL server for the shared run store's tests ----
+
+/// Where Debian keeps PostgreSQL's server programs (initdb, pg_ctl are not on PATH there).
+let postgresPrograms () =
+    if Directory.Exists "/usr/lib/postgresql" then
+        Directory.GetDirectories "/usr/lib/postgresql"
+        |> Array.sortDescending
+        |> Array.map (fun version -> Path.Combine(version, "bin"))
+        |> Array.tryFind (fun bin -> File.Exists(Path.Combine(bin, "initdb")))
+    else None
+
+/// PostgreSQL refuses to run as root: as root, its programs run as the postgres user.
+let asPostgres (program: string) (arguments: string list) =
+    if Environment.UserName = "root" then must "runuser" ([ "-u"; "postgres"; "--"; program ] @ arguments) else must program arguments
+
+let freePort () =
+    let listener = Net.Sockets.TcpListener(Net.IPAddress.Loopback, 0)
+    listener.Start()
+    let port = (listener.LocalEndpoint :?> Net.IPEndPoint).Port
+    listener.Stop()
+    port
+
+/// Starts a server of its own (own data directory, a free port on 127.0.0.1, a random password, no
+/// fsync: nothing in it outlives the run), runs `body` with its administrator's connection string in
+/// HYBRID_TEST_POSTGRES, then stops it and deletes its directory.
+let withPostgres (body: unit -> 'a) : 'a =
+    match postgresPrograms () with
+    | None ->
+        printfn "PostgreSQL is not installed (Debian package: postgresql): the shared-store tests will fail"
+        body ()
+    | Some bin ->
+        let directory = Directory.CreateTempSubdirectory("hybrid-postgres-").FullName
+        let data, passwordFile = Path.Combine(directory, "data"), Path.Combine(directory, "password")
+        let password = Guid.NewGuid().ToString "N"
+        File.WriteAllText(passwordFile, password)
+        if Environment.UserName = "root" then must "chown" [ "-R"; "postgres"; directory ]
+        let port = freePort ()
+        asPostgres (Path.Combine(bin, "initdb")) [ "-D"; data; "-U"; "hybrid"; "--auth=scram-sha-256"; "--pwfile=" + passwordFile; "-E"; "UTF8"; "--no-sync" ]
+        let options = sprintf "-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c max_connections=200" port directory
+        asPostgres (Path.Combine(bin, "pg_ctl")) [ "-D"; data; "-o"; options; "-l"; Path.Combine(directory, "server.log"); "-w"; "start" ]
+        printfn "PostgreSQL %s started on 127.0.0.1:%d for the tests" (Path.GetFileName(Path.GetDirectoryName bin)) port
+        Environment.SetEnvironmentVariable("HYBRID_TEST_POSTGRES", sprintf "Host=127.0.0.1;Port=%d;Username=hybrid;Password=%s;Database=postgres" port password)
+        try body ()
+        finally
+            asPostgres (Path.Combine(bin, "pg_ctl")) [ "-D"; data; "-m"; "immediate"; "-w"; "stop" ]
+            Directory.Delete(directory, true)
+
 let count (pattern: string) (text: string) =
     Regex.Matches(text, pattern) |> Seq.sumBy (fun m -> int m.Groups[1].Value)
 
@@ -62,10 +119,19 @@ let scripts () =
         { Suite = name; Passed = (if code = 0 then 1 else 0); Failed = (if code = 0 then 0 else 1) })
     |> List.ofArray
 
+/// The main job once more, with its store on the PostgreSQL server: the same script, unchanged.
+let sweepOnPostgres () =
+    match Environment.GetEnvironmentVariable "HYBRID_TEST_POSTGRES" with
+    | null -> []
+    | server ->
+        printfn "--- scripts/sweep.fsx with HYBRID_STORE on PostgreSQL (smoke budget)"
+        let code, _ = run "dotnet" "fsi scripts/sweep.fsx" [ "HYBRID_SMOKE", "1"; "HYBRID_STORE", server; "HYBRID_RUNS", Path.Combine(Path.GetTempPath(), "hybrid-postgres-runs") ]
+        [ { Suite = "scripts/sweep.fsx (PostgreSQL store)"; Passed = (if code = 0 then 1 else 0); Failed = (if code = 0 then 0 else 1) } ]
+
 let results =
     match build () with
     | built when built.Failed > 0 -> [ built ]
-    | _ -> [ xunit (); expecto () ] @ scripts ()
+    | _ -> withPostgres (fun () -> [ xunit (); expecto () ] @ scripts () @ sweepOnPostgres ())
 
 printfn ""
 for r in results do

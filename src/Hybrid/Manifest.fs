@@ -38,7 +38,7 @@ let private cpu () =
     sprintf "%s, %d logical cores, %s" (defaultArg model (string RuntimeInformation.ProcessArchitecture)) Environment.ProcessorCount simd
 
 let private packages () =
-    [ "FSharp.Core"; "Microsoft.Data.Sqlite"; "Plotly.NET"; "MathNet.Numerics"; "Spectre.Console"; "Hybrid.Engine"; "Hybrid" ]
+    [ "FSharp.Core"; "Microsoft.Data.Sqlite"; "Npgsql"; "Plotly.NET"; "MathNet.Numerics"; "Spectre.Console"; "Hybrid.Engine"; "Hybrid" ]
     |> List.choose (fun name ->
         AppDomain.CurrentDomain.GetAssemblies()
         |> Array.tryFind (fun a -> a.GetName().Name = name)

@@ -67,6 +67,7 @@ module Progress =
             state <- Tally.update state e
             match e with
             | Finished(r, _) -> Console.WriteLine(line r state)
+            | Started(t, Some epoch) -> Console.WriteLine(sprintf "#%d seed %d: resumed after epoch %d, from its checkpoint" t.Configuration t.Seed epoch)
             | _ -> ())
         state
 

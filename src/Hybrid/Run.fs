@@ -8,7 +8,8 @@ open Hybrid.Engine.Training
 
 /// What a running trial tells the one thread that records: runs report, they never write.
 type RunEvent =
-    | Started of Trial
+    /// A trial starts, or resumes after the epoch of its checkpoint.
+    | Started of Trial * resumedAfter: int option
     | EpochDone of Trial * EpochMetrics * checkpoint: byte[]
     | Finished of TrialResult * Model option
 
@@ -90,7 +91,7 @@ module Run =
     /// Runs one trial to its end, reporting each epoch; a trial that throws is reported as failed with its reason.
     let trial (prepared: Prepared) (report: RunEvent -> unit) (resume: TrainingCheckpoint option) (t: Trial) =
         let watch = Stopwatch.StartNew()
-        report (Started t)
+        report (Started(t, resume |> Option.map _.Epoch))
         let onEpoch = Action<EpochMetrics, TrainingCheckpoint>(fun m c -> report (EpochDone(t, m, encodeCheckpoint c)))
         let result, model =
             try

@@ -6,7 +6,6 @@ open System.IO
 open System.Text
 open System.Text.Json
 open System.Data.Common
-open System.Diagnostics
 open Microsoft.Data.Sqlite
 open Npgsql
 open Hybrid.Engine.Training
@@ -99,27 +98,28 @@ module Worker =
         let id = if File.Exists "/etc/machine-id" then File.ReadAllText("/etc/machine-id").Trim() else ""
         if id.Length >= 12 then sprintf "%s~%s" Environment.MachineName (id.Substring(0, 12)) else Environment.MachineName
 
-    let private startOf (p: Process) = p.StartTime.ToUniversalTime().Ticks / TimeSpan.TicksPerMillisecond
-
-    /// This process, as `machine/pid/start-in-ms`.
-    let current =
-        use p = Process.GetCurrentProcess()
-        sprintf "%s/%d/%d" machine p.Id (startOf p)
-
-    /// .NET derives a process's start from the boot time, which it recomputes with some jitter: a
-    /// pid whose start is within a second of the recorded one is the same process.
-    let private isAlive (pid: int) (start: int64) =
+    /// The process's start in clock ticks since boot, from Linux's /proc/<pid>/stat (field 22): exact,
+    /// where .NET's Process.StartTime is derived from the wall clock. None if there is no such process.
+    let private startTicks (pid: int) : string option =
         try
-            use p = Process.GetProcessById pid
-            not p.HasExited && abs (startOf p - start) < 1000L
-        with :? ArgumentException -> false
+            let stat = File.ReadAllText(sprintf "/proc/%d/stat" pid)
+            // Field 2, the command, is in parentheses and may hold spaces: count from the closing one.
+            let fields = stat.Substring(stat.LastIndexOf ')' + 2).Split ' '
+            if fields.Length > 19 then Some fields[19] else None
+        with :? IOException | :? UnauthorizedAccessException ->
+            None
 
-    /// True only for a worker of this machine whose process has ended (or whose pid now names another process).
+    /// This process, as `machine/pid/start` (start "?" where /proc is not available).
+    let current =
+        let pid = Environment.ProcessId
+        sprintf "%s/%d/%s" machine pid (startTicks pid |> Option.defaultValue "?")
+
+    /// True only for a worker of this machine whose process has ended, or whose pid now names another process.
     let isDeadHere (worker: string) =
         match worker.Split '/' with
-        | [| host; pid; start |] when host = machine ->
-            match Int32.TryParse pid, Int64.TryParse start with
-            | (true, pid), (true, start) -> not (isAlive pid start)
+        | [| host; pid; start |] when host = machine && start <> "?" ->
+            match Int32.TryParse pid with
+            | true, pid -> startTicks pid <> Some start
             | _ -> false
         | _ -> false
 

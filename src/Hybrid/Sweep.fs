@@ -65,7 +65,10 @@ module SweepRunner =
         let held = ConcurrentDictionary<string, Claim>()
         let lost = ConcurrentDictionary<string, bool>()
         member _.Add(claim: Claim) = held[claim.Key] <- claim
-        member _.Get(key: string) = held[key]
+        member _.TryGet(key: string) =
+            match held.TryGetValue key with
+            | true, claim -> Some claim
+            | _ -> None
         member _.Remove(key: string) =
             held.TryRemove key |> ignore
             lost.TryRemove key |> ignore
@@ -99,15 +102,19 @@ module SweepRunner =
                 Threading.Thread.Sleep(min (grace () / 6.0) (TimeSpan.FromSeconds 2.0))
                 nextJob store sweep trials claims ()
 
-    /// Records one run event: the only writer of results. A worker that lost its claim records nothing more.
+    /// Records one run event: the only writer of results. A worker that lost its claim records
+    /// nothing more, nor does a second run of a trial this process has already finished.
     let private record (store: Store) (claims: Claims) (e: RunEvent) =
         match e with
         | Started _ -> ()
         | EpochDone(t, metrics, checkpoint) ->
-            if not (Store.recordEpochWithCheckpoint store (claims.Get t.Key) metrics checkpoint) then claims.Lose t.Key
+            claims.TryGet t.Key
+            |> Option.iter (fun claim -> if not (Store.recordEpochWithCheckpoint store claim metrics checkpoint) then claims.Lose t.Key)
         | Finished(result, model) ->
-            Store.finish store (claims.Get result.Trial.Key) result (model |> Option.map ModelFile.toBytes) |> ignore
-            claims.Remove result.Trial.Key
+            claims.TryGet result.Trial.Key
+            |> Option.iter (fun claim ->
+                Store.finish store claim result (model |> Option.map ModelFile.toBytes) |> ignore
+                claims.Remove result.Trial.Key)
 
     /// Beats for this process's claims until disposed, marking those another worker took over.
     let private heartbeats (store: Store) (claims: Claims) =
@@ -178,12 +185,15 @@ module SweepRunner =
         /// Runs the sweep with its store where `Sweep.storeFor` says (HYBRID_STORE, or the sweep's folder).
         static member run(sweep: Sweep) : SweepOutcome = Sweep.runOn (storeFor sweep) sweep
 
-        /// Writes the report, the Markdown summary and best/model.safetensors from the store alone, at
-        /// any time — while workers still run the sweep, it shows how far they have come.
-        static member report(sweep: Sweep) : ReportPaths =
-            use store = Store.connect (storeFor sweep)
+        /// Writes the report, the Markdown summary and best/model.safetensors from the store at
+        /// `location` alone, at any time: while workers still run the sweep, it shows how far they are.
+        static member reportOn (location: string) (sweep: Sweep) : ReportPaths =
+            use store = Store.connect location
             let _, _, report = writeReport store sweep (directoryOf sweep.Name)
             report
+
+        /// Writes the sweep's report from its store where `Sweep.storeFor` says.
+        static member report(sweep: Sweep) : ReportPaths = Sweep.reportOn (storeFor sweep) sweep
 
         /// Re-runs the `count` best finished trials from their stored records alone and checks that
         /// weights and every epoch's metrics come out bit-identical; records the verdicts and rewrites the report.

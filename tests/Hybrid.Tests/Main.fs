@@ -13,6 +13,7 @@ let all =
           StoreTests.tests
           PreludeTests.tests
           SweepTests.tests
+          WorkersTests.tests
           FuzzTests.tests
           ReportTests.tests
           BrowserTests.tests ]
@@ -26,4 +27,6 @@ let main argv =
     | [| "--claimer"; location |] -> StoreTests.claimer location
     // The sweep's resume test runs this program again as a sweep and kills it mid-run.
     | [| "--sweep-child"; root |] -> SweepTests.child root
+    // The shared-store test runs this program as 4 workers of one sweep and kills one.
+    | [| "--sweep-worker"; location; root |] -> WorkersTests.worker location root
     | _ -> runTestsWithCLIArgs [] argv all

@@ -140,7 +140,7 @@ let private storeError (action: unit -> unit) : StoreException =
     | other -> failtestf "expected a StoreException, got %O" other
 
 /// A worker of another machine, whose process this one cannot see.
-let private elsewhere = "another-machine/4242/1700000000000"
+let private elsewhere = "another-machine/4242/170000"
 
 /// A safetensors-like blob; the store keeps models and checkpoints as opaque bytes.
 let private blob (length: int) (seed: int) = Array.init length (fun i -> byte ((i * 31 + seed) % 251))
@@ -449,7 +449,7 @@ let private lifecycleTests backend =
                 use ended = Diagnostics.Process.Start("true")
                 ended.WaitForExit()
                 let machine = Worker.current.Split('/')[0]
-                let dead = sprintf "%s/%d/%d" machine ended.Id 0L
+                let dead = sprintf "%s/%d/%d" machine ended.Id 12345L
                 Store.claimNext store sweep.Name dead patient |> ignore
                 let taken = claim store sweep
                 Expect.equal (taken.Key, taken.Attempt) (trials[0].Key, 2) "taken over without waiting for the grace period")
@@ -608,6 +608,58 @@ let private concurrencyTests backend =
             | Backend.Postgres -> Postgres.withDatabase body
     ]
 
+// ---- Losing the PostgreSQL server ----
+
+/// A store reaching its fresh database through a relay the test can cut.
+let private withRelayedStore (retrySeconds: float) (body: Store -> Proxy.Relay -> string -> unit) =
+    Postgres.withDatabase (fun connectionString ->
+        let direct = Npgsql.NpgsqlConnectionStringBuilder connectionString
+        let server = Net.IPEndPoint(Net.IPAddress.Parse(nonNull direct.Host), direct.Port)
+        use relay = new Proxy.Relay(server)
+        let relayed = Npgsql.NpgsqlConnectionStringBuilder(connectionString, Port = relay.Port, Timeout = 2).ConnectionString
+        let saved = Environment.GetEnvironmentVariable "HYBRID_STORE_RETRY_SECONDS"
+        Environment.SetEnvironmentVariable("HYBRID_STORE_RETRY_SECONDS", string retrySeconds)
+        let store = try Store.openPostgres relayed finally Environment.SetEnvironmentVariable("HYBRID_STORE_RETRY_SECONDS", saved)
+        use _ = store
+        body store relay connectionString)
+
+let private connectionLossTests =
+    testList "losing the server" [
+        testCase "a worker that loses the server retries with back-off and carries on when it returns" <| fun () ->
+            withRelayedStore 60.0 (fun store relay _ ->
+                let sweep = small ()
+                Store.register store sweep manifest |> ignore
+                Store.addTrials store sweep.Name (Sweep.expand sweep)
+                let c = claim store sweep
+                relay.Cut()
+                let write = Threading.Tasks.Task.Run(fun () -> Store.recordEpochWithCheckpoint store c (historyOf (Sweep.expand sweep).Head 1).Head (blob 100 1))
+                Threading.Thread.Sleep 1500
+                Expect.isFalse write.IsCompleted "still retrying while the server is away"
+                relay.Restore()
+                Expect.isTrue (write.Wait(TimeSpan.FromSeconds 30.0)) "done once the server is back"
+                Expect.isTrue write.Result "the epoch was recorded under the claim"
+                Expect.equal (Store.latestCheckpoint store c.Key) (Some(1, blob 100 1)) "and its checkpoint")
+
+        testCase "after the retry bound it gives up with a clear message, and its trial goes to another worker" <| fun () ->
+            withRelayedStore 2.0 (fun store relay direct ->
+                let sweep = small ()
+                Store.register store sweep manifest |> ignore
+                Store.addTrials store sweep.Name (Sweep.expand sweep)
+                let c = claim store sweep
+                relay.Cut()
+                let watch = Diagnostics.Stopwatch.StartNew()
+                let e = storeError (fun () -> Store.recordEpochWithCheckpoint store c (historyOf (Sweep.expand sweep).Head 1).Head (blob 1 1) |> ignore)
+                Expect.stringContains e.Message "could not be reached" "says what happened"
+                Expect.stringContains e.Message "giving up" "and that it stopped trying"
+                Expect.isFalse (e.Message.Contains(string (Npgsql.NpgsqlConnectionStringBuilder direct).Password)) "never the password"
+                Expect.isLessThan watch.Elapsed.TotalSeconds 20.0 "within the bound, plus one connection timeout"
+                use other = Store.openPostgres direct
+                let grace = TimeSpan.FromSeconds 1.0
+                Threading.Thread.Sleep grace
+                let taken = Store.claimNext other sweep.Name elsewhere grace |> Option.get
+                Expect.equal (taken.Key, taken.Attempt) (c.Key, 2) "another worker takes the trial over")
+    ]
+
 // ---- Durability: a writer killed mid-sweep ----
 
 let private durabilitySweep () = sweepOver "durability" [ 1..100 ]
@@ -680,5 +732,6 @@ let tests =
         onBoth "lifecycle" lifecycleTests
         onBoth "claims" concurrencyTests
         copyTests
+        connectionLossTests
         durabilityTests
     ]
