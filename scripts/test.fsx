@@ -115,7 +115,7 @@ let scripts () =
     |> Array.map (fun script ->
         let name = Path.GetRelativePath(root, script)
         printfn "--- %s (smoke budget)" name
-        let code, _ = run "dotnet" $"fsi {name}" [ "HYBRID_SMOKE", "1" ]
+        let code, _ = run "dotnet" $"fsi {name}" [ ("HYBRID_SMOKE", "1") ]
         { Suite = name; Passed = (if code = 0 then 1 else 0); Failed = (if code = 0 then 0 else 1) })
     |> List.ofArray
 
