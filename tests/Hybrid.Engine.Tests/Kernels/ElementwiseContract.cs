@@ -213,6 +213,14 @@ public class FastElementwiseTests : ElementwiseContract
     protected override IElementwiseKernels Kernels { get; } = new FastElementwise();
 }
 
+/// <summary>The fast kernels with every buffer, however small, split between two threads.</summary>
+public class FastElementwiseTwoThreadTests : ElementwiseContract
+{
+    internal static readonly WorkerPool Pool = new(2);
+
+    protected override IElementwiseKernels Kernels { get; } = new FastElementwise(Pool, parallelThreshold: 1);
+}
+
 public class NaiveElementwiseTests : ElementwiseContract
 {
     protected override IElementwiseKernels Kernels { get; } = new NaiveElementwise();
