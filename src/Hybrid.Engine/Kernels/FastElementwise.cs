@@ -6,7 +6,7 @@ namespace Hybrid.Engine.Kernels;
 
 /// <summary>
 /// The element-wise kernels on SIMD vectors, through the one dispatch loop in <see cref="Vectorized"/>.
-/// Given a <see cref="WorkerPool"/>, the two that cost most per step (tanh and the optimizer update)
+/// Given a <see cref="WorkerPool"/>, the three that cost most per step (tanh, clearing the gradients and the optimizer update)
 /// share large buffers between its threads, cut at whole rows or whole vectors: the same bits for
 /// any thread count.
 /// </summary>
@@ -138,6 +138,14 @@ public sealed unsafe class FastElementwise : IElementwiseKernels
     public void SoftmaxCrossEntropyBackward(ReadOnlySpan<float> probabilities, ReadOnlySpan<int> labels, Span<float> dLogits, int rows, float scale) =>
         Softmax.Backward(probabilities, labels, dLogits, rows, scale);
 
+    public void Clear(Span<float> x)
+    {
+        fixed (float* px = x)
+        {
+            Split(new ClearRange(px), x.Length, VectorGrain, x.Length);
+        }
+    }
+
     public void AddScaled(Span<float> g, ReadOnlySpan<float> w, float scale) =>
         Vectorized.Map(new AddScaled(scale), g, w, g);
 
@@ -196,6 +204,11 @@ public sealed unsafe class FastElementwise : IElementwiseKernels
             for (var r = start; r < end; r++)
                 Vectorized.Map(new TanhOfSum(), new ReadOnlySpan<float>(a + (long)r * n, n), b, new Span<float>(z + (long)r * n, n));
         }
+    }
+
+    private readonly struct ClearRange(float* x) : IRangeBody
+    {
+        public void Run(int start, int end) => new Span<float>(x + start, end - start).Clear();
     }
 
     private readonly struct SgdRange(float* p, float* g, float* v, float learningRate, float momentum, bool nesterov) : IRangeBody

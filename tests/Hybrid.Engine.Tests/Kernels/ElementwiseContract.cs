@@ -83,6 +83,15 @@ public abstract class ElementwiseContract
 
     [Theory]
     [MemberData(nameof(Lengths))]
+    public void Clear_zeroes_every_element(int n)
+    {
+        var x = Draw(n, 1.0, 14);
+        Kernels.Clear(x);
+        Assert.All(x, v => Assert.Equal(0, BitConverter.SingleToInt32Bits(v)));
+    }
+
+    [Theory]
+    [MemberData(nameof(Lengths))]
     public void AddScaled_adds_a_scaled_copy(int n)
     {
         var (g, w) = (Draw(n, 1.0, 12), Draw(n, 1.0, 13));
