@@ -4,17 +4,51 @@ using System.Runtime.Intrinsics;
 
 namespace Hybrid.Engine.Kernels;
 
-/// <summary>The element-wise kernels on SIMD vectors, through the one dispatch loop in <see cref="Vectorized"/>.</summary>
-public sealed class FastElementwise : IElementwiseKernels
+/// <summary>
+/// The element-wise kernels on SIMD vectors, through the one dispatch loop in <see cref="Vectorized"/>.
+/// Given a <see cref="WorkerPool"/>, the three that cost most per step (tanh, clearing the gradients and the optimizer update)
+/// share large buffers between its threads, cut at whole rows or whole vectors: the same bits for
+/// any thread count.
+/// </summary>
+public sealed unsafe class FastElementwise : IElementwiseKernels
 {
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    // Below this many elements the fork/join (~1 µs) costs more than the second thread saves.
+    private const int ParallelThreshold = 1 << 14;
+
+    // A multiple of every vector width Vectorized and OptimizerSteps use.
+    private const int VectorGrain = 16;
+
+    private readonly WorkerPool? _pool;
+    private readonly int _parallelThreshold;
+
+    /// <summary>Runs every kernel on the calling thread.</summary>
+    public FastElementwise()
+        : this(null, int.MaxValue)
+    {
+    }
+
+    /// <summary>Shares <paramref name="pool"/>, which the caller keeps and disposes.</summary>
+    public FastElementwise(WorkerPool pool)
+        : this(pool ?? throw new ArgumentNullException(nameof(pool)), ParallelThreshold)
+    {
+    }
+
+    /// <summary><paramref name="parallelThreshold"/> 1 splits even tiny buffers, so tests reach the split path.</summary>
+    internal FastElementwise(WorkerPool? pool, int parallelThreshold)
+    {
+        _pool = pool;
+        _parallelThreshold = parallelThreshold;
+    }
+
     public void BiasTanh(ReadOnlySpan<float> a, ReadOnlySpan<float> bias, Span<float> z, int rows)
     {
         var n = bias.Length;
         Shapes.Require(a, rows * n, nameof(a));
         Shapes.Require(z, rows * n, nameof(z));
-        for (var r = 0; r < rows; r++)
-            Vectorized.Map(new TanhOfSum(), a.Slice(r * n, n), bias, z.Slice(r * n, n));
+        fixed (float* pa = a, pb = bias, pz = z)
+        {
+            Split(new BiasTanhRows(pa, pb, pz, n), rows, grain: 1, (long)rows * n);
+        }
     }
 
     public void TanhBackward(ReadOnlySpan<float> dZ, ReadOnlySpan<float> z, Span<float> dA) =>
@@ -104,14 +138,46 @@ public sealed class FastElementwise : IElementwiseKernels
     public void SoftmaxCrossEntropyBackward(ReadOnlySpan<float> probabilities, ReadOnlySpan<int> labels, Span<float> dLogits, int rows, float scale) =>
         Softmax.Backward(probabilities, labels, dLogits, rows, scale);
 
+    public void Clear(Span<float> x)
+    {
+        fixed (float* px = x)
+        {
+            Split(new ClearRange(px), x.Length, VectorGrain, x.Length);
+        }
+    }
+
     public void AddScaled(Span<float> g, ReadOnlySpan<float> w, float scale) =>
         Vectorized.Map(new AddScaled(scale), g, w, g);
 
-    public void SgdStep(Span<float> p, ReadOnlySpan<float> g, Span<float> v, float learningRate, float momentum, bool nesterov) =>
-        OptimizerSteps.Sgd(p, g, v, learningRate, momentum, nesterov);
+    public void SgdStep(Span<float> p, ReadOnlySpan<float> g, Span<float> v, float learningRate, float momentum, bool nesterov)
+    {
+        OptimizerSteps.RequireSameLength(p.Length, g.Length, v.Length, 0);
+        fixed (float* pp = p, pg = g, pv = v)
+        {
+            Split(new SgdRange(pp, pg, pv, learningRate, momentum, nesterov), p.Length, VectorGrain, p.Length);
+        }
+    }
 
-    public void AdamStep(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, in AdamCoefficients c) =>
-        OptimizerSteps.Adam(p, g, m, v, c);
+    public void AdamStep(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, in AdamCoefficients c)
+    {
+        OptimizerSteps.RequireSameLength(p.Length, g.Length, m.Length, v.Length);
+        fixed (float* pp = p, pg = g, pm = m, pv = v)
+        {
+            Split(new AdamRange(pp, pg, pm, pv, c), p.Length, VectorGrain, p.Length);
+        }
+    }
+
+    private void Split<TBody>(TBody body, int count, int grain, long elements) where TBody : struct, IRangeBody
+    {
+        if (_pool is null || _pool.Threads == 1 || elements < _parallelThreshold)
+        {
+            body.Run(0, count);
+            return;
+        }
+
+        var job = new RangeJob<TBody>(body, count, grain, _pool.Threads);
+        _pool.Run(ref job, job.Parts);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Max(ReadOnlySpan<float> row)
@@ -127,5 +193,35 @@ public sealed class FastElementwise : IElementwiseKernels
         var sum = 0f;
         foreach (var value in row) sum += value;
         return sum;
+    }
+
+    private readonly struct BiasTanhRows(float* a, float* bias, float* z, int n) : IRangeBody
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int start, int end)
+        {
+            var b = new ReadOnlySpan<float>(bias, n);
+            for (var r = start; r < end; r++)
+                Vectorized.Map(new TanhOfSum(), new ReadOnlySpan<float>(a + (long)r * n, n), b, new Span<float>(z + (long)r * n, n));
+        }
+    }
+
+    private readonly struct ClearRange(float* x) : IRangeBody
+    {
+        public void Run(int start, int end) => new Span<float>(x + start, end - start).Clear();
+    }
+
+    private readonly struct SgdRange(float* p, float* g, float* v, float learningRate, float momentum, bool nesterov) : IRangeBody
+    {
+        public void Run(int start, int end) =>
+            OptimizerSteps.Sgd(new Span<float>(p + start, end - start), new ReadOnlySpan<float>(g + start, end - start),
+                new Span<float>(v + start, end - start), learningRate, momentum, nesterov);
+    }
+
+    private readonly struct AdamRange(float* p, float* g, float* m, float* v, AdamCoefficients c) : IRangeBody
+    {
+        public void Run(int start, int end) =>
+            OptimizerSteps.Adam(new Span<float>(p + start, end - start), new ReadOnlySpan<float>(g + start, end - start),
+                new Span<float>(m + start, end - start), new Span<float>(v + start, end - start), c);
     }
 }

@@ -35,6 +35,9 @@ public interface IElementwiseKernels
     // probabilities: (rows, p)  labels: (rows)  →  dLogits: (rows, p) += (probabilities − onehot)·scale
     void SoftmaxCrossEntropyBackward(ReadOnlySpan<float> probabilities, ReadOnlySpan<int> labels, Span<float> dLogits, int rows, float scale);
 
+    // x: (len)                                       x ← 0   (the gradients, once per step)
+    void Clear(Span<float> x);
+
     // g: (len)  w: (len)                             g += scale·w   (L2 weight decay)
     void AddScaled(Span<float> g, ReadOnlySpan<float> w, float scale);
 

@@ -13,7 +13,11 @@ public sealed class KernelSet(IMatrixProducts products, IElementwiseKernels elem
     public IElementwiseKernels Elementwise { get; } = elementwise;
 
     /// <param name="threads">threads for the matrix products (the caller's included); results are bit-identical for any count</param>
-    public static KernelSet Fast(int threads = 1) => new(new FastMatrixProducts(threads), new FastElementwise());
+    public static KernelSet Fast(int threads = 1)
+    {
+        var pool = new WorkerPool(threads);
+        return new(new FastMatrixProducts(pool, ownsPool: true, PackedGemm.WideByDefault), new FastElementwise(pool));
+    }
 
     public static KernelSet Naive() => new(new NaiveMatrixProducts(), new NaiveElementwise());
 

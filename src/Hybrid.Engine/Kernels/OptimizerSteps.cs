@@ -75,7 +75,7 @@ internal static class OptimizerSteps
         }
     }
 
-    private static void RequireSameLength(int p, int g, int first, int second)
+    public static void RequireSameLength(int p, int g, int first, int second)
     {
         if (g != p || first != p || (second != 0 && second != p))
             throw new ArgumentException($"optimizer state: expected {p} elements in every buffer, found gradient {g}, state {first}, {second}");

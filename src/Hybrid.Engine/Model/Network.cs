@@ -69,7 +69,7 @@ public sealed class Network
     /// <summary>(B, P): the class probabilities of the last forward pass.</summary>
     public ReadOnlySpan<float> Probabilities(int batch) => Activations.Y(batch);
 
-    public void ZeroGradients() => Array.Clear(Gradients);
+    public void ZeroGradients() => _k.Elementwise.Clear(Gradients);
 
     internal double ForwardUnchecked(ReadOnlySpan<float> x, ReadOnlySpan<int> labels, int batch)
     {

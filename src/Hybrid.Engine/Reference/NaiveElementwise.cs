@@ -109,6 +109,12 @@ public sealed class NaiveElementwise : IElementwiseKernels
     public void SoftmaxCrossEntropyBackward(ReadOnlySpan<float> probabilities, ReadOnlySpan<int> labels, Span<float> dLogits, int rows, float scale) =>
         Softmax.Backward(probabilities, labels, dLogits, rows, scale);
 
+    public void Clear(Span<float> x)
+    {
+        for (var i = 0; i < x.Length; i++)
+            x[i] = 0f;
+    }
+
     public void AddScaled(Span<float> g, ReadOnlySpan<float> w, float scale)
     {
         RequireSameLength(g.Length, w.Length, g.Length);

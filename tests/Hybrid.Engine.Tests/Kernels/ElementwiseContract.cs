@@ -83,6 +83,15 @@ public abstract class ElementwiseContract
 
     [Theory]
     [MemberData(nameof(Lengths))]
+    public void Clear_zeroes_every_element(int n)
+    {
+        var x = Draw(n, 1.0, 14);
+        Kernels.Clear(x);
+        Assert.All(x, v => Assert.Equal(0, BitConverter.SingleToInt32Bits(v)));
+    }
+
+    [Theory]
+    [MemberData(nameof(Lengths))]
     public void AddScaled_adds_a_scaled_copy(int n)
     {
         var (g, w) = (Draw(n, 1.0, 12), Draw(n, 1.0, 13));
@@ -211,6 +220,14 @@ public abstract class ElementwiseContract
 public class FastElementwiseTests : ElementwiseContract
 {
     protected override IElementwiseKernels Kernels { get; } = new FastElementwise();
+}
+
+/// <summary>The fast kernels with every buffer, however small, split between two threads.</summary>
+public class FastElementwiseTwoThreadTests : ElementwiseContract
+{
+    internal static readonly WorkerPool Pool = new(2);
+
+    protected override IElementwiseKernels Kernels { get; } = new FastElementwise(Pool, parallelThreshold: 1);
 }
 
 public class NaiveElementwiseTests : ElementwiseContract

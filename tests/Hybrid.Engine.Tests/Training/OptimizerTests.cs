@@ -1,6 +1,7 @@
 using Hybrid.Engine.Kernels;
 using Hybrid.Engine.Model;
 using Hybrid.Engine.Reference;
+using Hybrid.Engine.Tests.Kernels;
 using Hybrid.Engine.Training;
 
 namespace Hybrid.Engine.Tests.Training;
@@ -128,6 +129,11 @@ public abstract class OptimizerContract
 public class FastOptimizerTests : OptimizerContract
 {
     protected override IElementwiseKernels CreateKernels() => new FastElementwise();
+}
+
+public class FastTwoThreadOptimizerTests : OptimizerContract
+{
+    protected override IElementwiseKernels CreateKernels() => new FastElementwise(FastElementwiseTwoThreadTests.Pool, parallelThreshold: 1);
 }
 
 public class NaiveOptimizerTests : OptimizerContract

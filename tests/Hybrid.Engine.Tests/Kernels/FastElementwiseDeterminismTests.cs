@@ -1,0 +1,73 @@
+using Hybrid.Engine.Kernels;
+using Hybrid.Engine.Tests.Training;
+using Hybrid.Engine.Training;
+
+namespace Hybrid.Engine.Tests.Kernels;
+
+/// <summary>The kernels that split their buffers between threads give the bits of one thread.</summary>
+public sealed class FastElementwiseDeterminismTests
+{
+    private static readonly FastElementwise Single = new();
+    private static readonly FastElementwise Pair = new(FastElementwiseTwoThreadTests.Pool, parallelThreshold: 1);
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(3, 7)]
+    [InlineData(5, 45)]
+    [InlineData(128, 256)]
+    public void BiasTanhSplitByRowsGivesTheBitsOfOne(int rows, int n)
+    {
+        var rng = new Rng(3);
+        var a = OptimizerContract.Draw(rng, rows * n, 2.0);
+        var bias = OptimizerContract.Draw(rng, n, 1.0);
+        var (one, two) = (new float[rows * n], new float[rows * n]);
+
+        Single.BiasTanh(a, bias, one, rows);
+        Pair.BiasTanh(a, bias, two, rows);
+
+        Assert.Equal(Bits(one), Bits(two));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(17)]
+    [InlineData(45)]
+    [InlineData(1001)]
+    public void SgdStepSplitGivesTheBitsOfOne(int n)
+    {
+        var rng = new Rng(5);
+        var g = OptimizerContract.Draw(rng, n, 1.0);
+        var (p1, v1) = (OptimizerContract.Draw(rng, n, 1.0), OptimizerContract.Draw(rng, n, 1.0));
+        var (p2, v2) = ((float[])p1.Clone(), (float[])v1.Clone());
+
+        Single.SgdStep(p1, g, v1, 0.1f, 0.9f, nesterov: true);
+        Pair.SgdStep(p2, g, v2, 0.1f, 0.9f, nesterov: true);
+
+        Assert.Equal(Bits(p1), Bits(p2));
+        Assert.Equal(Bits(v1), Bits(v2));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(17)]
+    [InlineData(45)]
+    [InlineData(1001)]
+    public void AdamStepSplitGivesTheBitsOfOne(int n)
+    {
+        var rng = new Rng(9);
+        var g = OptimizerContract.Draw(rng, n, 1.0);
+        var (p1, m1, v1) = (OptimizerContract.Draw(rng, n, 1.0), OptimizerContract.Draw(rng, n, 0.1), OptimizerContract.Draw(rng, n, 0.1));
+        Array.ConvertAll(v1, Math.Abs).CopyTo(v1, 0);
+        var (p2, m2, v2) = ((float[])p1.Clone(), (float[])m1.Clone(), (float[])v1.Clone());
+        var c = new AdamCoefficients(1e-3f, 0.9f, 0.999f, 1e-8f, 0.1f, 0.002f, 0.01f);
+
+        Single.AdamStep(p1, g, m1, v1, c);
+        Pair.AdamStep(p2, g, m2, v2, c);
+
+        Assert.Equal(Bits(p1), Bits(p2));
+        Assert.Equal(Bits(m1), Bits(m2));
+        Assert.Equal(Bits(v1), Bits(v2));
+    }
+
+    private static int[] Bits(float[] values) => Array.ConvertAll(values, BitConverter.SingleToInt32Bits);
+}
