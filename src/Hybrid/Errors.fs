@@ -13,3 +13,12 @@ type InvalidFileException(file: string, location: string, problem: string) =
     member _.File = file
     member _.Location = location
     member _.Problem = problem
+
+/// Raised when Hybrid cannot write a file or a run store: names it and the problem in plain words
+/// (the disk is full, the file system is read-only), with the system's error inside. Whatever the
+/// file held before stays as it was. An IOException, so code that handles disk errors catches it.
+type FileWriteException(file: string, problem: string, inner: exn) =
+    inherit IO.IOException(sprintf "%s: cannot write: %s" file problem, inner)
+
+    member _.File = file
+    member _.Problem = problem

@@ -182,7 +182,7 @@ module Store =
             t.Commit()
             result)
 
-    let private writing store work = transaction false store work
+    let private writing (store: Store) work = Files.explainingDiskFaults store.File (fun () -> transaction false store work)
     let private reading store work = transaction true store work
 
     // ---- Encodings ----
@@ -324,8 +324,10 @@ module Store =
                 pragma connection "PRAGMA foreign_keys = ON"
                 migrate store
                 store
-            with :? SqliteException as e when e.SqliteErrorCode = 26 (* SQLITE_NOTADB *) || e.SqliteErrorCode = 11 (* SQLITE_CORRUPT *) ->
+            with
+            | :? SqliteException as e when e.SqliteErrorCode = 26 (* SQLITE_NOTADB *) || e.SqliteErrorCode = 11 (* SQLITE_CORRUPT *) ->
                 raise (InvalidFileException(file, "", sprintf "not a valid SQLite database (%s)" e.Message))
+            | :? SqliteException as e when Files.isDiskFault e -> raise (Files.cannotWrite file e)
         with _ ->
             (store :> IDisposable).Dispose()
             reraise ()

@@ -102,6 +102,8 @@ module SweepRunner =
         /// last epoch's checkpoint), trials in parallel on every core, then writes the report.
         static member run(sweep: Sweep) : SweepOutcome =
             let directory = directoryOf sweep.Name
+            Files.requireWritable directory
+            Files.removeStaleTemporariesUnder directory
             let trials = Sweep.expand sweep
             use store = Store.openAt (Path.Combine(directory, "sweep.db"))
             Store.register store sweep (Manifest.collect sweep.Data) |> ignore
