@@ -15,6 +15,7 @@ let all =
           SweepTests.tests
           FuzzTests.tests
           ReportTests.tests
+          DiskTests.tests
           BrowserTests.tests ]
 
 [<EntryPoint>]
@@ -24,4 +25,6 @@ let main argv =
     | [| "--store-writer"; file |] -> StoreTests.writer file
     // The sweep's resume test runs this program again as a sweep and kills it mid-run.
     | [| "--sweep-child"; root |] -> SweepTests.child root
+    // The disk-fault tests run a small sweep as a child process on a full or read-only disk.
+    | [| "--disk-child"; root; seeds |] -> DiskTests.child root seeds
     | _ -> runTestsWithCLIArgs [] argv all
