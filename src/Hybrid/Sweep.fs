@@ -64,7 +64,7 @@ module SweepRunner =
         trials
         |> List.filter (fun t -> not (finished.Contains t.Key))
         |> List.map (fun t ->
-            let resume = Store.latestCheckpoint store t.Key |> Option.map (fun (_, bytes) -> Run.decodeCheckpoint t.Key bytes)
+            let resume = Store.latestCheckpoint store t.Key |> Option.map (fun (_, bytes) -> Run.decodeCheckpoint (sprintf "%s, trial %s checkpoint" store.File t.Key) bytes)
             t, resume)
 
     /// The configuration with the highest mean validation accuracy over its completed seeds.

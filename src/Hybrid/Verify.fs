@@ -24,12 +24,13 @@ let private metricDifferences (stored: EpochMetrics list) (rerun: EpochMetrics l
         |> List.map (fun (s, _) -> sprintf "epoch %d's metrics differ" s.Epoch)
         |> List.truncate 3
 
-/// Re-runs one stored trial and returns whether it is identical, with what was compared or what differed.
-let trial (prepared: Run.Prepared) (stored: StoredTrial) : bool * string =
+/// Re-runs one trial of the store in `file` and returns whether it is identical, with what was
+/// compared or what differed.
+let trial (file: string) (prepared: Run.Prepared) (stored: StoredTrial) : bool * string =
     match stored.ModelPath with
     | None -> false, "no stored model to compare with"
     | Some path ->
-        let settings = Sweep.parseSettings stored.Settings
+        let settings = Sweep.parseSettings file (sprintf "trial %s" stored.Key) stored.Settings
         let rerun, result = Model.train settings prepared.Scaler prepared.Train prepared.Validation null None
         let differences = weightDifferences (ModelFile.load path) rerun @ metricDifferences stored.History (List.ofSeq result.History)
         if differences.IsEmpty then true, sprintf "weights (%d values) and %d epochs of metrics bit-identical" rerun.Parameters.Length stored.History.Length
@@ -48,6 +49,6 @@ let check (store: Store) (sweep: Sweep) (count: int) =
     |> List.sortByDescending (fun t -> t.ValidationAccuracy)
     |> List.truncate count
     |> List.map (fun stored ->
-        let identical, detail = trial prepared stored
+        let identical, detail = trial store.File prepared stored
         Store.recordVerification store stored.Key identical detail
         stored, identical, detail)
