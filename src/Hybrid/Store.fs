@@ -566,6 +566,14 @@ module Store =
         let optional i = readReal r i |> Option.toNullable
         r.GetString 0, EpochMetrics(r.GetInt32 1, value 2, value 3, optional 4, optional 5, value 6)
 
+    /// Reads a row whose first column is a trial's key. A value the store cannot have written (a
+    /// damaged or hand-edited database) is an InvalidFileException naming the store and the trial.
+    let private ofTrialRow (store: Store) (read: SqliteDataReader -> 'a) (r: SqliteDataReader) : 'a =
+        try read r
+        with :? JsonException | :? FormatException | :? ArgumentException | :? InvalidOperationException | :? InvalidCastException
+             | :? IndexOutOfRangeException | :? OverflowException | Failure _ as e ->
+            raise (InvalidFileException(store.File, sprintf "trial %O" (r.GetValue 0), sprintf "unreadable stored value (%s)" e.Message))
+
     /// Every trial of the sweep, by configuration and then in expansion order, with its epochs.
     let results (store: Store) (sweepName: string) : StoredTrial list =
         reading store (fun tx ->
@@ -576,7 +584,7 @@ module Store =
                     """SELECT e.trial_key, e.epoch, e.train_loss, e.train_accuracy, e.validation_loss, e.validation_accuracy, e.learning_rate
                        FROM epochs e JOIN sweep_trials s ON s.key = e.trial_key WHERE s.sweep = @sweep ORDER BY e.trial_key, e.epoch"""
                     sweep
-                    readEpoch
+                    (ofTrialRow store readEpoch)
                 |> List.groupBy fst
                 |> Map.ofList
                 |> Map.map (fun _ rows -> List.map snd rows)
@@ -587,7 +595,7 @@ module Store =
                           t.started_utc, t.finished_utc, t.model_path, s.definition_hash
                    FROM sweep_trials s JOIN trials t ON t.key = s.key WHERE s.sweep = @sweep ORDER BY s.configuration, s.position"""
                 sweep
-                (fun r ->
+                (ofTrialRow store (fun r ->
                     let state = parseStatus (r.GetString 5)
                     let finished = (match state with TrialState.Finished _ -> true | _ -> false)
                     // A finished trial's missing figure reads as NaN; an unfinished trial has none.
@@ -611,7 +619,7 @@ module Store =
                       FinishedUtc = readText r 15 |> Option.map parseTime
                       ModelPath = readText r 16
                       DefinitionHash = r.GetString 17
-                      History = epochs |> Map.tryFind key |> Option.defaultValue [] }))
+                      History = epochs |> Map.tryFind key |> Option.defaultValue [] })))
 
     // ---- Verification ----
 
