@@ -7,6 +7,7 @@ open System
 open System.IO
 open System.IO.Compression
 open Expecto
+open Microsoft.Data.Sqlite
 open Hybrid
 open Hybrid.Engine.Model
 open Hybrid.Engine.Training
@@ -158,8 +159,105 @@ let private regressionTests =
             refusal (fun () -> parseSettings (Text.Encoding.UTF8.GetBytes(storedSettings[0] + ";oops"))) "'oops' is not key=value"
     ]
 
+/// The run store's cells that Store.results parses: (table, column), each naming its trial's key column.
+let private storedCells =
+    [ "trials", "stop", "key"; "trials", "started_utc", "key"; "trials", "finished_utc", "key"
+      "trials", "validation_loss", "key"; "sweep_trials", "values_json", "key"; "epochs", "train_loss", "trial_key" ]
+
+/// A real run store: a registered sweep over two widths, one trial finished with two epochs; the
+/// body gets the file, a connection to edit it, and for each cell of `storedCells` (table, column,
+/// key column, key, text, value).
+let private withStoredSweep (body: string -> SqliteConnection -> (string * string * string * string * string * objnull) list -> unit) =
+    let folder = Path.Combine(Path.GetTempPath(), "hybrid-store-fuzz-" + Guid.NewGuid().ToString "N")
+    try
+        let sweep: Sweep =
+            { Name = "fuzz"; Data = { Name = "iris"; Split = Dataset.iris () |> Dataset.split { Train = 0.6; Validation = 0.2; Test = 0.2 } 1UL }
+              Base = { Settings.defaults with Epochs = 2 }; Space = [ M, ints [ 4; 8 ] ]; Strategy = Strategy.Grid 1
+              Seeds = [ 0UL ]; Only = []; Notes = "" }
+        let file = Path.Combine(folder, "sweep.db")
+        let trial = Sweep.expand sweep |> List.head
+        do
+            use store = Store.openAt file
+            Store.register store sweep [] |> ignore
+            Store.addTrials store sweep.Name (Sweep.expand sweep)
+            Store.markRunning store trial.Key
+            let history = [ EpochMetrics(1, 1.0, 0.5, Nullable 0.9, Nullable 0.6, 0.003); EpochMetrics(2, 0.8, 0.7, Nullable 0.7, Nullable 0.8, 0.003) ]
+            Store.finish store { Trial = trial; Status = Completed; Reason = ""; History = history; Stop = StopReason.Completed; KeptEpoch = 2
+                                 ValidationLoss = 0.7; ValidationAccuracy = 0.8; TestLoss = 0.75; TestAccuracy = 0.78; Seconds = 1.5 } (Some "model.safetensors")
+        use connection = new SqliteConnection(sprintf "Data Source=%s;Pooling=False" file)
+        connection.Open()
+        // Thousands of edits of a scratch database: durability would only cost time.
+        do
+            use fast = connection.CreateCommand()
+            fast.CommandText <- "PRAGMA synchronous = OFF"
+            fast.ExecuteNonQuery() |> ignore
+        let cell (table, column, keyColumn) =
+            use read = connection.CreateCommand()
+            read.CommandText <- sprintf "SELECT CAST(%s AS TEXT), %s FROM %s WHERE %s = @key LIMIT 1" column column table keyColumn
+            read.Parameters.AddWithValue("@key", trial.Key) |> ignore
+            use r = read.ExecuteReader()
+            r.Read() |> ignore
+            table, column, keyColumn, trial.Key, r.GetString 0, r.GetValue 1
+        body file connection (storedCells |> List.map cell)
+    finally
+        if Directory.Exists folder then Directory.Delete(folder, true)
+
+/// Replaces one stored cell, as a damaged or hand-edited database would hold it.
+let private storeCell (connection: SqliteConnection) (table, column, keyColumn, key: string) (value: objnull) =
+    use update = connection.CreateCommand()
+    update.CommandText <- sprintf "UPDATE %s SET %s = @value WHERE %s = @key" table column keyColumn
+    update.Parameters.AddWithValue("@value", value) |> ignore
+    update.Parameters.AddWithValue("@key", key) |> ignore
+    update.ExecuteNonQuery() |> ignore
+
+/// JSON's and timestamps' punctuation besides the textual bytes.
+let private storeAlphabet = Array.append textual "[]\"{}:TZ"B
+
+/// Damages one parsed cell at a time, reads the sweep's results, restores the cell; returns how many were refused.
+let private fuzzStore (file: string) (connection: SqliteConnection) (cells: (string * string * string * string * string * objnull) list) =
+    let rng = Rng 30UL
+    use store = Store.openAt file
+    let mutable refused = 0
+    for i in 1..mutations do
+        let table, column, keyColumn, key, text, original = cells[rng.NextInt cells.Length]
+        let damaged = Text.Encoding.UTF8.GetBytes text |> mutateWith storeAlphabet rng |> utf8
+        storeCell connection (table, column, keyColumn, key) damaged
+        try
+            Store.results store "fuzz" |> ignore
+        with
+        | :? InvalidFileException as e when e.File = file && e.Location = "trial " + key -> refused <- refused + 1
+        | e -> failtestf "mutation %d (seed 30) of %s.%s to %A escaped as %s: %s" i table column damaged (e.GetType().Name) e.Message
+        storeCell connection (table, column, keyColumn, key) original
+    refused
+
+/// One damaged cell the fuzzer found escaping Store.results as a raw exception, kept as a case.
+let private damagedCell (name: string) (table: string) (column: string) (value: string) =
+    testCase (sprintf "run store: %s.%s = %A (%s before)" table column value name) <| fun () ->
+        withStoredSweep (fun file connection cells ->
+            let _, _, keyColumn, key, _, _ = cells |> List.find (fun (t, c, _, _, _, _) -> t = table && c = column)
+            storeCell connection (table, column, keyColumn, key) value
+            use store = Store.openAt file
+            match Expect.throwsC (fun () -> Store.results store "fuzz" |> ignore) id with
+            | :? InvalidFileException as e ->
+                Expect.equal e.File file "names the store"
+                Expect.equal e.Location ("trial " + key) "names the trial"
+            | e -> failtestf "expected an InvalidFileException, got %s: %s" (e.GetType().Name) e.Message)
+
+let private storeRegressionTests =
+    testList "store regressions" [
+        damagedCell "ArgumentException" "trials" "stop" "Complet\"d"
+        damagedCell "FormatException" "trials" "started_utc" "2027-11-28T18T14:47:03.7481277Z"
+        damagedCell "FormatException" "trials" "finished_utc" "2E26-11-28T1<:45:03.7619223Z"
+        damagedCell "Exception from failwith" "trials" "validation_loss" "0=7"
+        damagedCell "Exception from failwith" "epochs" "train_loss" ""
+        damagedCell "JsonException" "sweep_trials" "values_json" ""
+        damagedCell "InvalidOperationException" "sweep_trials" "values_json" "1"
+        damagedCell "IndexOutOfRangeException" "sweep_trials" "values_json" "[[]]"
+    ]
+
 let private storedTextTests =
     testList "stored text" [
+        storeRegressionTests
         regressionTests
         for i, text in List.indexed storedSettings do
             testCase (sprintf "settings: mutated describe text %d" i) <| fun () ->
@@ -167,6 +265,8 @@ let private storedTextTests =
                 Expect.isGreaterThan refused (mutations / 4) "most damage is noticed"
         testCase "checkpoint: mutated blob bytes" <| fun () ->
             fuzz 20UL storedCheckpoint decodeCheckpoint |> ignore
+        testCase "run store: mutated cells that reading results parses" <| fun () ->
+            withStoredSweep (fun file connection cells -> fuzzStore file connection cells |> ignore)
         testCase "checkpoint: mutated metadata text" <| fun () ->
             let refused = fuzzWith mutateMetadata 21UL storedCheckpoint decodeCheckpoint
             Expect.isGreaterThan refused (mutations / 4) "most damage is noticed"
