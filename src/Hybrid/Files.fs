@@ -33,8 +33,23 @@ let private temporaryFor (target: string) =
 let private diskFull = set [ 28 (* ENOSPC *); 122 (* EDQUOT, Linux *); 69 (* EDQUOT, macOS *); 0x80070070 (* ERROR_DISK_FULL *); 0x80070027 (* ERROR_HANDLE_DISK_FULL *) ]
 let private readOnly = set [ 30 (* EROFS *); 0x80070013 (* ERROR_WRITE_PROTECT *) ]
 
+/// Free bytes on the file system holding `path` (the mount whose root is its longest prefix), when known.
+let private freeBytes (path: string) =
+    let within (root: string) = (path.TrimEnd '/' + "/").StartsWith(root.TrimEnd '/' + "/", StringComparison.Ordinal)
+    try
+        DriveInfo.GetDrives()
+        |> Array.filter (fun d -> within d.RootDirectory.FullName)
+        |> Array.sortByDescending (fun d -> d.RootDirectory.FullName.Length)
+        |> Array.tryHead
+        |> Option.map (fun d -> d.AvailableFreeSpace)
+    with :? IOException | :? UnauthorizedAccessException -> None
+
+/// SQLite reports a full disk under its WAL as a plain I/O error (SQLITE_IOERR), so a generic fault
+/// on a disk with less than this left is reported as a full disk, with the free space measured.
+let private nearlyFull = 1L <<< 20
+
 /// The problem in plain words, with the system's own message after it.
-let private describe (e: exn) =
+let private describe (file: string) (e: exn) =
     let plain =
         match e with
         | :? SqliteException as e when e.SqliteErrorCode = 13 -> "the disk is full"
@@ -42,7 +57,10 @@ let private describe (e: exn) =
         | :? IOException as e when diskFull.Contains e.HResult -> "the disk is full"
         | :? IOException as e when readOnly.Contains e.HResult -> "the file system is read-only"
         | :? UnauthorizedAccessException -> "permission denied"
-        | _ -> "the system refused the write"
+        | _ ->
+            match freeBytes file with
+            | Some free when free < nearlyFull -> sprintf "the disk is full (%d KiB free)" (free / 1024L)
+            | _ -> "the system refused the write"
     sprintf "%s (%s)" plain e.Message
 
 /// SQLite's codes for a write the disk refused: FULL, READONLY, IOERR, CANTOPEN.
@@ -56,7 +74,7 @@ let isDiskFault (e: exn) =
     | _ -> false
 
 /// The disk's refusal `e` as a FileWriteException naming `file`.
-let cannotWrite (file: string) (e: exn) = FileWriteException(file, describe e, e)
+let cannotWrite (file: string) (e: exn) = FileWriteException(file, describe (Path.GetFullPath file) e, e)
 
 /// Runs `work`, turning a disk's refusal into a FileWriteException naming `file`.
 let explainingDiskFaults (file: string) (work: unit -> 'a) : 'a =
