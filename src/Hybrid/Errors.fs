@@ -21,3 +21,12 @@ type StoreException(store: string, problem: string) =
 
     member _.Store = store
     member _.Problem = problem
+
+/// Raised when Hybrid cannot write a file or a run store: names it and the problem in plain words
+/// (the disk is full, the file system is read-only), with the system's error inside. Whatever the
+/// file held before stays as it was. An IOException, so code that handles disk errors catches it.
+type FileWriteException(file: string, problem: string, inner: exn) =
+    inherit IO.IOException(sprintf "%s: cannot write: %s" file problem, inner)
+
+    member _.File = file
+    member _.Problem = problem

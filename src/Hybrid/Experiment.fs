@@ -85,29 +85,32 @@ module Sweep =
             s.M s.L s.Skip s.Optimizer (invariant s.LearningRate) (invariant s.Momentum) s.Nesterov (invariant s.WeightDecay)
             s.Schedule s.WarmupEpochs s.BatchSize s.Epochs (s.Patience |> Option.map string |> Option.defaultValue "none") s.Seed s.Threads
 
-    let private parseField (text: string) (fields: Map<string, string>) (name: string) (parse: string -> 'a) : 'a =
+    let private parseField source location (text: string) (fields: Map<string, string>) (name: string) (parse: string -> 'a) : 'a =
+        let fail problem = raise (InvalidFileException(source, location, problem))
         match fields.TryFind name with
-        | None -> invalidArg (nameof text) (sprintf "stored settings: missing field '%s' in \"%s\"" name text)
+        | None -> fail (sprintf "stored settings: missing field '%s' in \"%s\"" name text)
         | Some value ->
             try parse value
             with :? FormatException | :? OverflowException | :? ArgumentException ->
-                invalidArg (nameof text) (sprintf "stored settings: field '%s' has the unreadable value '%s'" name value)
+                fail (sprintf "stored settings: field '%s' has the unreadable value '%s'" name value)
 
     let private named (values: 'e[]) (text: string) : 'e =
         match values |> Array.tryFind (fun v -> string v = text) with
         | Some v -> v
         | None -> raise (FormatException(sprintf "'%s' is none of %s" text (values |> Array.map string |> String.concat ", ")))
 
-    /// The inverse of `describe`: settings back from their stored text, so a trial can be re-run from its record alone.
-    let parseSettings (text: string) : Settings =
+    /// The inverse of `describe`: settings back from their stored text, so a trial can be re-run from
+    /// its record alone. Text `describe` did not write raises an InvalidFileException naming `source`
+    /// (the store's file) and `location` (the trial).
+    let parseSettings (source: string) (location: string) (text: string) : Settings =
         let fields =
             text.Split(';', StringSplitOptions.RemoveEmptyEntries)
             |> Array.map (fun pair ->
                 match pair.Split('=', 2) with
                 | [| key; value |] -> key, value
-                | _ -> invalidArg (nameof text) (sprintf "stored settings: '%s' is not key=value" pair))
+                | _ -> raise (InvalidFileException(source, location, sprintf "stored settings: '%s' is not key=value" pair)))
             |> Map.ofArray
-        let field name parse = parseField text fields name parse
+        let field name parse = parseField source location text fields name parse
         let number (v: string) = Double.Parse(v, CultureInfo.InvariantCulture)
         { M = field "M" int
           L = field "L" int

@@ -84,13 +84,19 @@ module Model =
 
     let private labeled (data: Dataset) = LabeledData(data.Features, data.Labels, data.Columns)
 
-    /// The network's shape for these settings on this data.
+    /// The network's shape for these settings on this data: one output per class name of the training part.
     let shape (settings: Settings) (train: Dataset) =
+        if train.ClassNames.Length < 2 then
+            invalidArg (nameof train) (sprintf "%s has %d class (%s): a classifier needs at least 2" train.Name train.ClassNames.Length (String.concat ", " train.ClassNames))
         NetworkShape(train.Columns, settings.M, settings.L, train.ClassNames.Length, settings.Skip)
 
     /// Trains on data already preprocessed by `scaler` (fitted on the training part only), with early
     /// stopping on the validation part; `onEpoch` sees every epoch's checkpoint and `resume` continues one.
     let train (settings: Settings) (scaler: Scaler) (train: Dataset) (validation: Dataset) onEpoch (resume: TrainingCheckpoint option) =
+        // A label is an index into the class names, so parts with other names would silently mean
+        // other classes. Parts of one split share them, classes absent from a part included.
+        if validation.ClassNames <> train.ClassNames then
+            invalidArg (nameof validation) (sprintf "the validation part's classes (%s) are not the training part's (%s): split one data set so the parts share them" (String.concat ", " validation.ClassNames) (String.concat ", " train.ClassNames))
         let shape = shape settings train
         let result =
             Trainer.Train(shape, labeled train, labeled validation, Settings.trainingOptions settings, onEpoch, Option.toObj resume)

@@ -138,16 +138,12 @@ module Report =
 
     /// Writes beside the target and renames over it, so a reader never sees half a file.
     let private writeAtomically (path: string) (text: string) =
-        let temporary = sprintf "%s.%s.tmp" path (Guid.NewGuid().ToString "N")
-        try
-            File.WriteAllText(temporary, text, UTF8Encoding false)
-            File.Move(temporary, path, true)
-        finally
-            if File.Exists temporary then File.Delete temporary
+        let bytes = UTF8Encoding(false).GetBytes text
+        Files.writeAtomically path (fun stream -> stream.Write(bytes, 0, bytes.Length))
 
-    /// Writes report.html, report.md and trials.csv into the directory (created if needed).
+    /// Writes report.html, report.md and trials.csv into the directory (created if needed). Each
+    /// file is replaced whole or not at all: a full disk leaves the earlier ones as they were.
     let write (directory: string) (input: ReportInput) : ReportPaths =
-        Directory.CreateDirectory directory |> ignore
         let paths =
             { Html = Path.Combine(directory, "report.html")
               Markdown = Path.Combine(directory, "report.md")

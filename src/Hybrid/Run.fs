@@ -50,14 +50,14 @@ module Run =
             | Some v -> v
             | None -> raise (InvalidFileException(name, "__metadata__", sprintf "missing key '%s'" key))
         let bits (s: string) = BitConverter.Int64BitsToDouble(int64 s)
-        let history =
+        let history () =
             (meta "history").Split(';', StringSplitOptions.RemoveEmptyEntries)
             |> Array.map (fun row ->
                 let v = row.Split ',' |> Array.map bits
                 EpochMetrics(int v[0], v[1], v[2], metric v[3], metric v[4], v[5]))
         try
             TrainingCheckpoint(int (meta "epoch"), data "parameters", data "optimizer.first", data "optimizer.second", int64 (meta "optimizer.steps"),
-                               data "kept", int (meta "kept.epoch"), bits (meta "best.validation.loss"), history)
+                               data "kept", int (meta "kept.epoch"), bits (meta "best.validation.loss"), history ())
         with :? FormatException | :? OverflowException | :? IndexOutOfRangeException as e ->
             raise (InvalidFileException(name, "__metadata__", sprintf "malformed checkpoint metadata (%s)" e.Message))
 

@@ -172,30 +172,11 @@ let toBytes (checkpoint: Checkpoint) : byte[] =
     writePrepared stream prepared
     stream.ToArray()
 
-/// Writes atomically: a temp file in the same directory, flushed to disk, then moved over `path`,
-/// so `path` holds either the old file or the whole new one. Creates the directory if missing.
+/// Writes atomically (see Files.writeAtomically): `path` holds either the old file or the whole new
+/// one, and a disk that refuses the write raises a FileWriteException naming `path`.
 let write (path: string) (checkpoint: Checkpoint) : unit =
     let prepared = prepare checkpoint
-    let target = Path.GetFullPath path
-    let directory =
-        match Path.GetDirectoryName target with
-        | null -> invalidArg "path" (sprintf "'%s' is a root directory, not a file path" path)
-        | directory -> directory
-
-    Directory.CreateDirectory directory |> ignore
-    let temp =
-        Path.Combine(directory, sprintf ".%s.%s.tmp" (Path.GetFileName target) (Guid.NewGuid().ToString "N"))
-
-    try
-        do
-            use stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 <<< 16)
-            writePrepared stream prepared
-            stream.Flush true
-
-        File.Move(temp, target, true)
-    with _ ->
-        File.Delete temp
-        reraise ()
+    Files.writeAtomically path (fun stream -> writePrepared stream prepared)
 
 // ---------------------------------------------------------------------------------------------
 // Reading: every number from the file is checked before anything is allocated by it.

@@ -1,5 +1,7 @@
 namespace Hybrid
 
+open System
+
 /// Per-column preprocessing x' = (x − Mean) / Scale. Standardizing and min-max scaling both take
 /// this one form, so a model is saved with a single preprocessing representation. Fit it on the
 /// training part only: statistics of validation or test data would leak into the model.
@@ -32,6 +34,10 @@ module Scaler =
         data.Features
         |> Array.iteri (fun i x ->
             let c = i % data.Columns
+            // Checked here, before scaling spreads one NaN over its whole column and the engine
+            // reports a row that holds nothing wrong.
+            if not (Single.IsFinite x) then
+                invalidArg (nameof data) (sprintf "cannot fit a scaler on %s: row %d, column %d holds %g, expected a finite number" data.Name (i / data.Columns) c x)
             state[c] <- step c state[c] (float x))
 
         state

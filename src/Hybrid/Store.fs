@@ -133,7 +133,13 @@ module Store =
     let schemaVersion = StoreSchema.version
 
     let private transaction writing store work = Sql.transaction writing store work
-    let private writing store work = transaction true store work
+
+    /// A SQLite write the disk refuses (full, read-only) becomes a FileWriteException naming the file.
+    let private writing (store: Store) work =
+        match store.Backend with
+        | Backend.Sqlite -> Files.explainingDiskFaults store.Location (fun () -> transaction true store work)
+        | Backend.Postgres -> transaction true store work
+
     let private reading store work = transaction false store work
     let private execute = Sql.execute
     let private query = Sql.query
@@ -234,23 +240,29 @@ module Store =
         | :? SqliteException as e when e.SqliteErrorCode = 26 (* SQLITE_NOTADB *) || e.SqliteErrorCode = 11 (* SQLITE_CORRUPT *) ->
             (store :> IDisposable).Dispose()
             raise (InvalidFileException(file, "", sprintf "not a valid SQLite database (%s)" e.Message))
+        | :? SqliteException as e when Files.isDiskFault e ->
+            (store :> IDisposable).Dispose()
+            raise (Files.cannotWrite file e)
         | _ ->
             (store :> IDisposable).Dispose()
             reraise ()
-        migrated store
+        Files.explainingDiskFaults file (fun () -> migrated store)
 
     /// Where a PostgreSQL store is, for messages and reports: user, server and database, never the password.
     let private describe (builder: NpgsqlConnectionStringBuilder) =
         sprintf "postgresql://%s@%s:%d/%s" (string builder.Username) (string builder.Host) builder.Port (string builder.Database)
 
-    /// Opens a PostgreSQL store from an Npgsql connection string (`Host=…;Database=…;Username=…`).
-    let openPostgres (connectionString: string) : Store =
+    /// Opens a PostgreSQL store from an Npgsql connection string, retrying a lost server for `retryFor`
+    /// before an operation gives up.
+    let openPostgresRetrying (retryFor: TimeSpan) (connectionString: string) : Store =
         let builder =
             try NpgsqlConnectionStringBuilder(connectionString)
             with :? ArgumentException as e -> raise (StoreException("(PostgreSQL)", sprintf "not a valid connection string: %s" e.Message))
-        let location = describe builder
         let source = NpgsqlDataSource.Create builder
-        migrated (new Store(Dialect.postgres, Pool source, location, retryFor ()))
+        migrated (new Store(Dialect.postgres, Pool source, describe builder, retryFor))
+
+    /// Opens a PostgreSQL store from an Npgsql connection string (`Host=…;Database=…;Username=…`).
+    let openPostgres (connectionString: string) : Store = openPostgresRetrying (retryFor ()) connectionString
 
     /// Opens a store by its location: a PostgreSQL connection string (anything with `Host=`), or else
     /// the path of a SQLite file.
@@ -635,6 +647,14 @@ module Store =
           DefinitionHash = r.GetString 18
           History = epochs |> Map.tryFind key |> Option.defaultValue [] }
 
+    /// Reads a row whose first column is a trial's key. A value the store cannot have written (a
+    /// damaged or hand-edited database) is an InvalidFileException naming the store and the trial.
+    let private ofTrialRow (store: Store) (read: DbDataReader -> 'a) (r: DbDataReader) : 'a =
+        try read r
+        with :? JsonException | :? FormatException | :? ArgumentException | :? InvalidOperationException | :? InvalidCastException
+             | :? IndexOutOfRangeException | :? OverflowException | Failure _ as e ->
+            raise (InvalidFileException(store.Location, sprintf "trial %O" (r.GetValue 0), sprintf "unreadable stored value (%s)" e.Message))
+
     /// Every trial of the sweep, by configuration and then in expansion order, with its epochs.
     let results (store: Store) (sweepName: string) : StoredTrial list =
         reading store (fun tx ->
@@ -645,7 +665,7 @@ module Store =
                     """SELECT e.trial_key, e.epoch, e.train_loss, e.train_accuracy, e.validation_loss, e.validation_accuracy, e.learning_rate
                        FROM epochs e JOIN sweep_trials s ON s.key = e.trial_key WHERE s.sweep = @sweep ORDER BY e.trial_key, e.epoch"""
                     sweep
-                    readEpoch
+                    (ofTrialRow store readEpoch)
                 |> List.groupBy fst
                 |> Map.ofList
                 |> Map.map (fun _ rows -> List.map snd rows)
@@ -656,7 +676,7 @@ module Store =
                           t.started_utc, t.finished_utc, t.attempts, t.worker, s.definition_hash
                    FROM sweep_trials s JOIN trials t ON t.key = s.key WHERE s.sweep = @sweep ORDER BY s.configuration, s.position"""
                 sweep
-                (readTrial epochs))
+                (ofTrialRow store (readTrial epochs)))
 
     // ---- Verification ----
 

@@ -166,6 +166,8 @@ module SweepRunner =
         /// writes the report from everything the store holds.
         static member runOn (location: string) (sweep: Sweep) : SweepOutcome =
             let directory = directoryOf sweep.Name
+            Files.requireWritable directory
+            Files.removeStaleTemporariesUnder directory
             let trials = Sweep.expand sweep
             use store = Store.connect location
             Store.register store sweep (Manifest.collect sweep.Data) |> ignore

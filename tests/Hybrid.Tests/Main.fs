@@ -16,6 +16,7 @@ let all =
           WorkersTests.tests
           FuzzTests.tests
           ReportTests.tests
+          DiskTests.tests
           BrowserTests.tests ]
 
 [<EntryPoint>]
@@ -29,4 +30,6 @@ let main argv =
     | [| "--sweep-child"; root |] -> SweepTests.child root
     // The shared-store test runs this program as 4 workers of one sweep and kills one.
     | [| "--sweep-worker"; location; root |] -> WorkersTests.worker location root
+    // The disk-fault tests run a small sweep as a child process on a full or read-only disk.
+    | [| "--disk-child"; root; seeds |] -> DiskTests.child root seeds
     | _ -> runTestsWithCLIArgs [] argv all

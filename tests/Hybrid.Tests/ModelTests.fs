@@ -146,5 +146,39 @@ let private validationTests =
         refused "another format" (withConfig (fun j -> j.Replace("hybrid-model/1", "hybrid-model/9"))) "expected format"
     ]
 
+/// Each edge case of training input, refused up front or handled by the rule README's "What Hybrid
+/// refuses and why" states.
+let private inputTests =
+    let split = Dataset.iris () |> Dataset.split fractions 1UL
+    let quick = { Settings.defaults with Epochs = 3 }
+    let withFeature (d: Dataset) index value = { d with Features = Array.updateAt index value d.Features }
+    let eachPart change : Split = { Train = change split.Train; Validation = change split.Validation; Test = change split.Test }
+    let refused name settings (parts: Split) (fragment: string) =
+        testCase name <| fun () ->
+            match Expect.throwsC (fun () -> Model.fit settings parts |> ignore) id with
+            | :? ArgumentException as e -> Expect.stringContains e.Message fragment "names the problem"
+            | e -> failtestf "expected an ArgumentException, got %s: %s" (e.GetType().Name) e.Message
+    testList "training inputs" [
+        refused "NaN in the training part, named where it is" quick { (split: Split) with Train = withFeature split.Train 5 nanf } "row 1, column 1 holds NaN"
+        refused "+∞ in the training part, named where it is" quick { (split: Split) with Train = withFeature split.Train 9 infinityf } "row 2, column 1 holds Infinity"
+        refused "NaN in the validation part" quick { (split: Split) with Validation = withFeature split.Validation 2 nanf } "validation: features[row 0, column 2]"
+        refused "a single class" quick (eachPart (fun d -> { d with Labels = Array.zeroCreate d.Rows; ClassNames = [| "only" |] })) "has 1 class (only): a classifier needs at least 2"
+        refused "validation with classes the training part lacks" quick { (split: Split) with Train = { split.Train with Labels = split.Train.Labels |> Array.map (min 1); ClassNames = [| "setosa"; "versicolor" |] } } "are not the training part's"
+        refused "learning rate 1e6" { quick with LearningRate = 1e6 } split "LearningRate: expected in (0, 10], found 1000000"
+        refused "width 0" { quick with M = 0 } split "m: expected a width of at least 1, found 0"
+        refused "negative epochs" { quick with Epochs = -3 } split "Epochs: expected in [1, 1000000], found -3"
+        testCase "a constant column trains: its scale is 1, so it becomes 0" <| fun () ->
+            let constant = eachPart (fun d -> { d with Features = d.Features |> Array.mapi (fun i x -> if i % d.Columns = 1 then 3f else x) })
+            let model, _ = Model.fit quick constant
+            Expect.equal (Option.get model.Preprocessing).Scale[1] 1f "scale 1 instead of a division by zero"
+            Expect.all model.Parameters Single.IsFinite "finite weights"
+        testCase "a class absent from the training part keeps its output" <| fun () ->
+            let model, _ = Model.fit quick { (split: Split) with Train = { split.Train with Labels = split.Train.Labels |> Array.map (min 1) } }
+            Expect.equal model.Shape.P 3 "one output per class name"
+        testCase "a batch larger than the data is one full batch per epoch" <| fun () ->
+            let _, result = Model.fit { quick with BatchSize = 100_000 } split
+            Expect.equal result.History.Count 3 "every epoch ran"
+    ]
+
 let tests =
-    testList "Model" [ accuracyTests; determinismTests; fileTests; validationTests ]
+    testList "Model" [ accuracyTests; determinismTests; fileTests; validationTests; inputTests ]

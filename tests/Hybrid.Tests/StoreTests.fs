@@ -286,18 +286,14 @@ let private postgresOpeningTests =
                     Expect.stringContains e.Problem "not a Hybrid run store" "says why"))
 
         testCase "a server that cannot be reached is given up after the retry bound, with a clear message" <| fun () ->
-            let saved = Environment.GetEnvironmentVariable "HYBRID_STORE_RETRY_SECONDS"
-            Environment.SetEnvironmentVariable("HYBRID_STORE_RETRY_SECONDS", "1")
-            try
-                let watch = Diagnostics.Stopwatch.StartNew()
-                // Port 1 on the loopback refuses at once: nothing listens there.
-                let e = storeError (fun () -> Store.connect "Host=127.0.0.1;Port=1;Username=u;Password=secret-42;Database=d" |> ignore)
-                Expect.stringContains e.Message "could not be reached" "says what happened"
-                Expect.stringContains e.Message "postgresql://u@127.0.0.1:1/d" "names the store"
-                Expect.isFalse (e.Message.Contains "secret-42") "never the password"
-                Expect.isLessThan watch.Elapsed.TotalSeconds 30.0 "bounded"
-            finally
-                Environment.SetEnvironmentVariable("HYBRID_STORE_RETRY_SECONDS", saved)
+            let watch = Diagnostics.Stopwatch.StartNew()
+            // Port 1 on the loopback refuses at once: nothing listens there.
+            let location = "Host=127.0.0.1;Port=1;Username=u;Password=secret-42;Database=d"
+            let e = storeError (fun () -> Store.openPostgresRetrying (TimeSpan.FromSeconds 1.0) location |> ignore)
+            Expect.stringContains e.Message "could not be reached" "says what happened"
+            Expect.stringContains e.Message "postgresql://u@127.0.0.1:1/d" "names the store"
+            Expect.isFalse (e.Message.Contains "secret-42") "never the password"
+            Expect.isLessThan watch.Elapsed.TotalSeconds 30.0 "bounded"
     ]
 
 // ---- Sweeps and trials ----
@@ -617,10 +613,7 @@ let private withRelayedStore (retrySeconds: float) (body: Store -> Proxy.Relay -
         let server = Net.IPEndPoint(Net.IPAddress.Parse(nonNull direct.Host), direct.Port)
         use relay = new Proxy.Relay(server)
         let relayed = Npgsql.NpgsqlConnectionStringBuilder(connectionString, Port = relay.Port, Timeout = 2).ConnectionString
-        let saved = Environment.GetEnvironmentVariable "HYBRID_STORE_RETRY_SECONDS"
-        Environment.SetEnvironmentVariable("HYBRID_STORE_RETRY_SECONDS", string retrySeconds)
-        let store = try Store.openPostgres relayed finally Environment.SetEnvironmentVariable("HYBRID_STORE_RETRY_SECONDS", saved)
-        use _ = store
+        use store = Store.openPostgresRetrying (TimeSpan.FromSeconds retrySeconds) relayed
         body store relay connectionString)
 
 let private connectionLossTests =
