@@ -534,19 +534,20 @@ module Store =
               "@learningRate", Sql.real tx m.LearningRate ]
         |> ignore
 
-    /// Records an epoch and the checkpoint after it in one transaction (never an epoch without the
-    /// checkpoint that resumes after it), refreshing the heartbeat. False, and nothing recorded, if
-    /// the claim was lost.
-    let recordEpochWithCheckpoint (store: Store) (claim: Claim) (m: EpochMetrics) (state: byte[]) : bool =
+    /// Records epochs and the checkpoint after the last of them in one transaction (never an epoch
+    /// without a checkpoint to resume after it), refreshing the heartbeat. False, and nothing
+    /// recorded, if the claim was lost.
+    let recordEpochsWithCheckpoint (store: Store) (claim: Claim) (epochs: EpochMetrics list) (state: byte[]) : bool =
+        if epochs.IsEmpty then invalidArg (nameof epochs) "a checkpoint comes after at least one epoch"
         writing store (fun tx ->
             let held = beat tx claim
             if held then
-                insertEpoch tx claim.Key m
+                epochs |> List.iter (insertEpoch tx claim.Key)
                 execute
                     tx
                     """INSERT INTO checkpoints (trial_key, epoch, state) VALUES (@key, @epoch, @state)
                        ON CONFLICT (trial_key) DO UPDATE SET epoch = excluded.epoch, state = excluded.state"""
-                    [ "@key", box claim.Key; "@epoch", box m.Epoch; "@state", box state ]
+                    [ "@key", box claim.Key; "@epoch", box (List.last epochs).Epoch; "@state", box state ]
                 |> ignore
             held)
 

@@ -102,19 +102,39 @@ module SweepRunner =
                 Threading.Thread.Sleep(min (grace () / 6.0) (TimeSpan.FromSeconds 2.0))
                 nextJob store sweep trials claims ()
 
-    /// Records one run event: the only writer of results. A worker that lost its claim records
-    /// nothing more, nor does a second run of a trial this process has already finished.
-    let private record (store: Store) (claims: Claims) (e: RunEvent) =
-        match e with
-        | Started _ -> ()
-        | EpochDone(t, metrics, checkpoint) ->
-            claims.TryGet t.Key
-            |> Option.iter (fun claim -> if not (Store.recordEpochWithCheckpoint store claim metrics checkpoint) then claims.Lose t.Key)
-        | Finished(result, model) ->
-            claims.TryGet result.Trial.Key
-            |> Option.iter (fun claim ->
-                Store.finish store claim result (model |> Option.map ModelFile.toBytes) |> ignore
-                claims.Remove result.Trial.Key)
+    /// How often a running trial saves a checkpoint: at the first epoch that ends this long after
+    /// its last one (HYBRID_CHECKPOINT_SECONDS, default 5; 0 saves after every epoch). A checkpoint
+    /// carries the epochs since the previous one, so a trial shorter than this writes only once it
+    /// finishes. Determinism makes the choice invisible in the results: a trial cut off resumes from
+    /// its last checkpoint, or starts over, and ends with the same bits either way.
+    let private checkpointEvery () =
+        match Double.TryParse(Environment.GetEnvironmentVariable "HYBRID_CHECKPOINT_SECONDS", Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
+        | true, s when s >= 0.0 -> TimeSpan.FromSeconds s
+        | _ -> TimeSpan.FromSeconds 5.0
+
+    /// Records run events: the only writer of results. A worker that lost its claim records nothing
+    /// more, nor does a second run of a trial this process has already finished.
+    type private Recorder(store: Store, claims: Claims, every: TimeSpan) =
+        let unsaved = Collections.Generic.Dictionary<string, Diagnostics.Stopwatch * EpochMetrics list>()
+
+        member _.Record(e: RunEvent) =
+            match e with
+            | Started(t, _) -> unsaved[t.Key] <- (Diagnostics.Stopwatch.StartNew(), [])
+            | EpochDone(t, metrics, checkpoint) ->
+                let since, epochs = unsaved[t.Key]
+                let epochs = metrics :: epochs
+                unsaved[t.Key] <- (since, epochs)
+                if since.Elapsed >= every then
+                    claims.TryGet t.Key
+                    |> Option.iter (fun claim ->
+                        if not (Store.recordEpochsWithCheckpoint store claim (List.rev epochs) checkpoint) then claims.Lose t.Key)
+                    unsaved[t.Key] <- (Diagnostics.Stopwatch.StartNew(), [])
+            | Finished(result, model) ->
+                unsaved.Remove result.Trial.Key |> ignore
+                claims.TryGet result.Trial.Key
+                |> Option.iter (fun claim ->
+                    Store.finish store claim result (model |> Option.map ModelFile.toBytes) |> ignore
+                    claims.Remove result.Trial.Key)
 
     /// Beats for this process's claims until disposed, marking those another worker took over.
     let private heartbeats (store: Store) (claims: Claims) =
@@ -173,13 +193,14 @@ module SweepRunner =
             Store.register store sweep (Manifest.collect sweep.Data) |> ignore
             Store.addTrials store sweep.Name trials
             let claims = Claims()
+            let recorder = Recorder(store, claims, checkpointEvery ())
             let prepared = Run.prepare sweep.Data
             let byKey = trials |> List.map (fun t -> t.Key, t) |> Map.ofList
             let tally =
                 use _ = heartbeats store claims
                 Progress.show trials.Length (Store.counts store sweep.Name).Finished (fun show ->
                     Run.inParallel (Run.workers sweep.Base.Threads) prepared (nextJob store sweep byKey claims) (fun t -> claims.IsLost t.Key) (fun e ->
-                        record store claims e
+                        recorder.Record e
                         show e))
             let stored, best, report = writeReport store sweep directory
             { Directory = directory; Database = store.Location; Trials = stored; Tally = tally; Best = best; Report = report }

@@ -12,8 +12,9 @@ let all =
           ExperimentTests.tests
           StoreTests.tests
           PreludeTests.tests
-          SweepTests.tests
-          WorkersTests.tests
+          // Both set HYBRID_RUNS for this process while a sweep runs in it: never at the same time.
+          testSequencedGroup "HYBRID_RUNS" SweepTests.tests
+          testSequencedGroup "HYBRID_RUNS" WorkersTests.tests
           FuzzTests.tests
           ReportTests.tests
           DiskTests.tests

@@ -376,8 +376,8 @@ let private lifecycleTests backend =
                 Expect.isSome running.StartedUtc "start time"
                 Expect.equal running.Worker (Some Worker.current) "held by this process"
                 let first, second = result.History[0], result.History[1]
-                Expect.isTrue (Store.recordEpochWithCheckpoint store c first (blob 3 1)) "epoch 1"
-                Expect.isTrue (Store.recordEpochWithCheckpoint store c second (blob 70000 2)) "epoch 2"
+                Expect.isTrue (Store.recordEpochsWithCheckpoint store c [ first ] (blob 3 1)) "epoch 1"
+                Expect.isTrue (Store.recordEpochsWithCheckpoint store c [ second ] (blob 70000 2)) "epoch 2"
                 Expect.equal (Store.latestCheckpoint store trial.Key) (Some(2, blob 70000 2)) "checkpoint replaced"
                 let running = stored store sweep.Name trial.Key
                 Expect.equal (running.History |> List.map epochBits) ([ first; second ] |> List.map epochBits) "epochs so far"
@@ -404,8 +404,8 @@ let private lifecycleTests backend =
         testCase "recording an epoch again replaces it" <| fun () ->
             withSweep backend (fun store sweep trials ->
                 let c = claim store sweep
-                Store.recordEpochWithCheckpoint store c (EpochMetrics(1, 1.0, 0.5, Nullable(), Nullable(), 0.1)) (blob 1 1) |> ignore
-                Store.recordEpochWithCheckpoint store c (EpochMetrics(1, 2.0, 0.75, Nullable 0.3, Nullable 0.9, 0.1)) (blob 1 2) |> ignore
+                Store.recordEpochsWithCheckpoint store c [ (EpochMetrics(1, 1.0, 0.5, Nullable(), Nullable(), 0.1)) ] (blob 1 1) |> ignore
+                Store.recordEpochsWithCheckpoint store c [ (EpochMetrics(1, 2.0, 0.75, Nullable 0.3, Nullable 0.9, 0.1)) ] (blob 1 2) |> ignore
                 let history = (stored store sweep.Name trials[0].Key).History
                 Expect.equal history [ EpochMetrics(1, 2.0, 0.75, Nullable 0.3, Nullable 0.9, 0.1) ] "one epoch, the latest")
 
@@ -413,13 +413,12 @@ let private lifecycleTests backend =
             withSweep backend (fun store sweep trials ->
                 let history = historyOf trials[0] 3
                 let old = Store.claimNext store sweep.Name elsewhere patient |> Option.get
-                Store.recordEpochWithCheckpoint store old history[0] (blob 10 1) |> ignore
-                Store.recordEpochWithCheckpoint store old history[1] (blob 10 2) |> ignore
+                Store.recordEpochsWithCheckpoint store old [ history[0]; history[1] ] (blob 10 2) |> ignore
                 Threading.Thread.Sleep 20
                 let taken = Store.claimNext store sweep.Name Worker.current TimeSpan.Zero |> Option.get
                 Expect.equal (taken.Key, taken.Attempt, taken.Checkpoint) (old.Key, 2, Some(2, blob 10 2)) "same trial, second attempt, from epoch 2"
                 Expect.equal (stored store sweep.Name old.Key).History [ history[0]; history[1] ] "epochs up to the checkpoint kept"
-                Expect.isFalse (Store.recordEpochWithCheckpoint store old history[2] (blob 10 3)) "the old holder's epoch is refused"
+                Expect.isFalse (Store.recordEpochsWithCheckpoint store old [ history[2] ] (blob 10 3)) "the old holder's epoch is refused"
                 Expect.equal (Store.heartbeat store [ old; taken ]) [ old ] "the old claim is reported lost"
                 Expect.isFalse (Store.finish store old (resultOf trials[0] Completed) None) "the old holder cannot finish it"
                 Expect.equal (Store.status store old.Key) (Some TrialState.Running) "still running under the new claim"
@@ -528,12 +527,12 @@ let private copyTests =
                         Store.register source sweep manifest |> ignore
                         Store.addTrials source sweep.Name trials
                         let completed = claim source sweep
-                        Store.recordEpochWithCheckpoint source completed (historyOf trials[0] 1).Head (blob 9 9) |> ignore
+                        Store.recordEpochsWithCheckpoint source completed [ (historyOf trials[0] 1).Head ] (blob 9 9) |> ignore
                         Store.finish source completed (resultOf trials[0] Completed) (Some(blob 4096 1)) |> ignore
                         let diverged = { resultOf trials[1] Diverged with TestLoss = nan; History = [ EpochMetrics(1, nan, 0.5, Nullable(), Nullable nan, 1e-3) ] }
                         Store.finish source (claim source sweep) diverged None |> ignore
                         let running = claim source sweep
-                        Store.recordEpochWithCheckpoint source running (historyOf trials[2] 1).Head (blob 65536 2) |> ignore
+                        Store.recordEpochsWithCheckpoint source running [ (historyOf trials[2] 1).Head ] (blob 65536 2) |> ignore
                         Store.recordVerification source trials[0].Key true "identical"
                         Store.recordVerification source trials[0].Key false "2 of 90 weights differ"
                         use archive = Store.openAt (Path.Combine(dir, "archive.db"))
@@ -553,13 +552,15 @@ let private copyTests =
 let private claimSweep () = sweepOver "claims" [ 1..50 ]
 
 /// A claiming process (tests/Hybrid.Tests run with `--claimer LOCATION`): claims trials of the
-/// claims sweep and finishes each at once, printing its key, until none is left.
+/// claims sweep and finishes each after a moment, printing its key, until none is left.
 let claimer (location: string) : int =
     use store = Store.connect location
     let byKey = Sweep.expand (claimSweep ()) |> List.map (fun t -> t.Key, t) |> Map.ofList
     let rec loop () =
         match Store.claimNext store "claims" Worker.current patient with
         | Some c ->
+            // A moment of "training", so the processes' claims overlap as real workers' do.
+            Threading.Thread.Sleep 10
             if Store.finish store c (resultOf byKey[c.Key] Completed) None then stdout.WriteLine("claimed " + c.Key)
             loop ()
         | None -> ()
@@ -625,7 +626,7 @@ let private connectionLossTests =
                 Store.addTrials store sweep.Name (Sweep.expand sweep)
                 let c = claim store sweep
                 relay.Cut()
-                let write = Threading.Tasks.Task.Run(fun () -> Store.recordEpochWithCheckpoint store c (historyOf (Sweep.expand sweep).Head 1).Head (blob 100 1))
+                let write = Threading.Tasks.Task.Run(fun () -> Store.recordEpochsWithCheckpoint store c [ (historyOf (Sweep.expand sweep).Head 1).Head ] (blob 100 1))
                 Threading.Thread.Sleep 1500
                 Expect.isFalse write.IsCompleted "still retrying while the server is away"
                 relay.Restore()
@@ -641,7 +642,7 @@ let private connectionLossTests =
                 let c = claim store sweep
                 relay.Cut()
                 let watch = Diagnostics.Stopwatch.StartNew()
-                let e = storeError (fun () -> Store.recordEpochWithCheckpoint store c (historyOf (Sweep.expand sweep).Head 1).Head (blob 1 1) |> ignore)
+                let e = storeError (fun () -> Store.recordEpochsWithCheckpoint store c [ (historyOf (Sweep.expand sweep).Head 1).Head ] (blob 1 1) |> ignore)
                 Expect.stringContains e.Message "could not be reached" "says what happened"
                 Expect.stringContains e.Message "giving up" "and that it stopped trying"
                 Expect.isFalse (e.Message.Contains(string (Npgsql.NpgsqlConnectionStringBuilder direct).Password)) "never the password"
@@ -670,7 +671,7 @@ let writer (file: string) : int =
         let result = resultOf trial Completed
         let c = claim store sweep
         for m in result.History do
-            Store.recordEpochWithCheckpoint store c m checkpoint |> ignore
+            Store.recordEpochsWithCheckpoint store c [ m ] checkpoint |> ignore
         Store.finish store c result None |> ignore
         stdout.WriteLine("finished " + trial.Key)
         stdout.Flush()

@@ -55,6 +55,8 @@ let private count database sql = Convert.ToInt32(scalar database sql)
 let private startChild (root: string) =
     let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
     [ Reflection.Assembly.GetExecutingAssembly().Location; "--sweep-child"; root ] |> List.iter info.ArgumentList.Add
+    // A checkpoint after every epoch, so that a kill certainly cuts off a trial that has one.
+    info.Environment["HYBRID_CHECKPOINT_SECONDS"] <- "0"
     Process.Start info |> nonNull
 
 /// Starts the child, waits until `finished` trials are reported and a running trial has saved a

@@ -51,6 +51,8 @@ let private start (location: string) (root: string) =
     [ Reflection.Assembly.GetExecutingAssembly().Location; "--sweep-worker"; location; root ] |> List.iter info.ArgumentList.Add
     // A short grace period keeps heartbeats frequent; this machine's dead workers are taken over at once anyway.
     info.Environment["HYBRID_GRACE_SECONDS"] <- "3"
+    // A checkpoint after every epoch, so that the killed worker certainly has one to resume from.
+    info.Environment["HYBRID_CHECKPOINT_SECONDS"] <- "0"
     let p = Process.Start info |> nonNull
     let output = Text.StringBuilder()
     let collect (e: DataReceivedEventArgs) = if not (isNull e.Data) then lock output (fun () -> output.AppendLine e.Data |> ignore)
