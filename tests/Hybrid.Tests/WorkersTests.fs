@@ -92,6 +92,7 @@ let tests =
                     let cutOff = runningBy location victim.Process.Id
                     let checkpointed = cutOff |> List.filter (fun t -> not t.History.IsEmpty)
                     victim.Process.Kill true
+                    let killed = DateTime.UtcNow
                     victim.Process.WaitForExit()
                     Expect.isNonEmpty cutOff "the killed worker was running a trial"
                     let observer = Path.Combine(root, "observer")
@@ -108,6 +109,10 @@ let tests =
                     for t in trials do
                         let expected = if cutOffKeys.Contains t.Key then 2 else 1
                         Expect.equal t.Attempts expected (sprintf "trial %s claimed %d time(s)" t.Key expected)
+                    let takenOver = trials |> List.filter (fun t -> cutOffKeys.Contains t.Key) |> List.choose _.StartedUtc
+                    for started in takenOver do
+                        // The time from a death to its takeover, for the record (the assertion is that it happened).
+                        printfn "a trial of the killed worker was taken over %.2f s after the kill" (started - killed).TotalSeconds
                     let logs = workers.Tail |> List.map (fun w -> string w.Output) |> String.concat "\n"
                     Expect.isNonEmpty checkpointed "the killed worker had saved a checkpoint"
                     for t in checkpointed do
