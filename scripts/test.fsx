@@ -125,7 +125,9 @@ let sweepOnPostgres () =
     | null -> []
     | server ->
         printfn "--- scripts/sweep.fsx with HYBRID_STORE on PostgreSQL (smoke budget)"
-        let code, _ = run "dotnet" "fsi scripts/sweep.fsx" [ "HYBRID_SMOKE", "1"; "HYBRID_STORE", server; "HYBRID_RUNS", Path.Combine(Path.GetTempPath(), "hybrid-postgres-runs") ]
+        let runs = Directory.CreateTempSubdirectory("hybrid-postgres-runs-").FullName
+        let code, _ = run "dotnet" "fsi scripts/sweep.fsx" [ "HYBRID_SMOKE", "1"; "HYBRID_STORE", server; "HYBRID_RUNS", runs ]
+        Directory.Delete(runs, true)
         [ { Suite = "scripts/sweep.fsx (PostgreSQL store)"; Passed = (if code = 0 then 1 else 0); Failed = (if code = 0 then 0 else 1) } ]
 
 let results =

@@ -607,26 +607,28 @@ let private concurrencyTests backend =
 
 // ---- Losing the PostgreSQL server ----
 
-/// A store reaching its fresh database through a relay the test can cut.
-let private withRelayedStore (retrySeconds: float) (body: Store -> Proxy.Relay -> string -> unit) =
+/// A store reaching its fresh database through a relay the test can cut, holding the small sweep
+/// with its first trial claimed; the body also gets the claim, that trial's first epoch, and the
+/// database's direct connection string.
+let private withRelayedClaim (retrySeconds: float) (body: Store -> Proxy.Relay -> Claim -> EpochMetrics -> string -> unit) =
     Postgres.withDatabase (fun connectionString ->
         let direct = Npgsql.NpgsqlConnectionStringBuilder connectionString
         let server = Net.IPEndPoint(Net.IPAddress.Parse(nonNull direct.Host), direct.Port)
         use relay = new Proxy.Relay(server)
         let relayed = Npgsql.NpgsqlConnectionStringBuilder(connectionString, Port = relay.Port, Timeout = 2).ConnectionString
         use store = Store.openPostgresRetrying (TimeSpan.FromSeconds retrySeconds) relayed
-        body store relay connectionString)
+        let sweep = small ()
+        let trials = Sweep.expand sweep
+        Store.register store sweep manifest |> ignore
+        Store.addTrials store sweep.Name trials
+        body store relay (claim store sweep) (historyOf trials.Head 1).Head connectionString)
 
 let private connectionLossTests =
     testList "losing the server" [
         testCase "a worker that loses the server retries with back-off and carries on when it returns" <| fun () ->
-            withRelayedStore 60.0 (fun store relay _ ->
-                let sweep = small ()
-                Store.register store sweep manifest |> ignore
-                Store.addTrials store sweep.Name (Sweep.expand sweep)
-                let c = claim store sweep
+            withRelayedClaim 60.0 (fun store relay c epoch _ ->
                 relay.Cut()
-                let write = Threading.Tasks.Task.Run(fun () -> Store.recordEpochsWithCheckpoint store c [ (historyOf (Sweep.expand sweep).Head 1).Head ] (blob 100 1))
+                let write = Threading.Tasks.Task.Run(fun () -> Store.recordEpochsWithCheckpoint store c [ epoch ] (blob 100 1))
                 Threading.Thread.Sleep 1500
                 Expect.isFalse write.IsCompleted "still retrying while the server is away"
                 relay.Restore()
@@ -635,14 +637,10 @@ let private connectionLossTests =
                 Expect.equal (Store.latestCheckpoint store c.Key) (Some(1, blob 100 1)) "and its checkpoint")
 
         testCase "after the retry bound it gives up with a clear message, and its trial goes to another worker" <| fun () ->
-            withRelayedStore 2.0 (fun store relay direct ->
-                let sweep = small ()
-                Store.register store sweep manifest |> ignore
-                Store.addTrials store sweep.Name (Sweep.expand sweep)
-                let c = claim store sweep
+            withRelayedClaim 2.0 (fun store relay c epoch direct ->
                 relay.Cut()
                 let watch = Diagnostics.Stopwatch.StartNew()
-                let e = storeError (fun () -> Store.recordEpochsWithCheckpoint store c [ (historyOf (Sweep.expand sweep).Head 1).Head ] (blob 1 1) |> ignore)
+                let e = storeError (fun () -> Store.recordEpochsWithCheckpoint store c [ epoch ] (blob 1 1) |> ignore)
                 Expect.stringContains e.Message "could not be reached" "says what happened"
                 Expect.stringContains e.Message "giving up" "and that it stopped trying"
                 Expect.isFalse (e.Message.Contains(string (Npgsql.NpgsqlConnectionStringBuilder direct).Password)) "never the password"
@@ -650,7 +648,7 @@ let private connectionLossTests =
                 use other = Store.openPostgres direct
                 let grace = TimeSpan.FromSeconds 1.0
                 Threading.Thread.Sleep grace
-                let taken = Store.claimNext other sweep.Name elsewhere grace |> Option.get
+                let taken = Store.claimNext other (small ()).Name elsewhere grace |> Option.get
                 Expect.equal (taken.Key, taken.Attempt) (c.Key, 2) "another worker takes the trial over")
     ]
 
