@@ -1,7 +1,7 @@
 // The main job: a hyperparameter sweep on the built-in digits data — widths, skip kind, optimizer
 // and learning rate, 3 seeds per configuration, every core busy — stored in runs/digits/sweep.db,
 // its best trials re-run to prove they reproduce bit for bit, and reported in runs/digits/report.html.
-// Run it again and it resumes: finished trials are kept, cut-off ones continue from their last epoch.
+// Run it again and it resumes: finished trials are kept, cut-off ones continue from their last checkpoint.
 // On several machines: set HYBRID_STORE to one PostgreSQL database and run this script on each;
 // they share the trials (see README, "Running on several machines").
 // Usage: dotnet fsi scripts/sweep.fsx             (HYBRID_SMOKE=1: a tiny sweep, for CI)

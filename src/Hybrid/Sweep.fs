@@ -51,14 +51,15 @@ module SweepRunner =
         | null | "" -> Path.Combine(directoryOf sweep.Name, "sweep.db")
         | location -> location
 
-    let private seconds (variable: string) (fallback: float) =
+    /// A duration in seconds from an environment variable, or the fallback when it is unset or not valid.
+    let private seconds (variable: string) (valid: float -> bool) (fallback: float) =
         match Double.TryParse(Environment.GetEnvironmentVariable variable, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
-        | true, s when s > 0.0 -> TimeSpan.FromSeconds s
+        | true, s when valid s -> TimeSpan.FromSeconds s
         | _ -> TimeSpan.FromSeconds fallback
 
     /// How long a claimed trial's heartbeat may stay silent before other workers take it over (its
     /// worker presumed dead): HYBRID_GRACE_SECONDS, or 60. Heartbeats go out six times per grace period.
-    let private grace () = seconds "HYBRID_GRACE_SECONDS" 60.0
+    let private grace () = seconds "HYBRID_GRACE_SECONDS" (fun s -> s > 0.0) 60.0
 
     /// This process's claims on running trials, and which of them another worker has taken over.
     type private Claims() =
@@ -107,10 +108,7 @@ module SweepRunner =
     /// carries the epochs since the previous one, so a trial shorter than this writes only once it
     /// finishes. Determinism makes the choice invisible in the results: a trial cut off resumes from
     /// its last checkpoint, or starts over, and ends with the same bits either way.
-    let private checkpointEvery () =
-        match Double.TryParse(Environment.GetEnvironmentVariable "HYBRID_CHECKPOINT_SECONDS", Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
-        | true, s when s >= 0.0 -> TimeSpan.FromSeconds s
-        | _ -> TimeSpan.FromSeconds 5.0
+    let private checkpointEvery () = seconds "HYBRID_CHECKPOINT_SECONDS" (fun s -> s >= 0.0) 5.0
 
     /// Records run events: the only writer of results. A worker that lost its claim records nothing
     /// more, nor does a second run of a trial this process has already finished.
@@ -181,7 +179,7 @@ module SweepRunner =
 
         /// Runs the sweep's trials that no worker has finished, with the store at `location` (see
         /// `Store.connect`): trials in parallel on every core, a trial cut off mid-run continuing from
-        /// its last epoch's checkpoint. Several processes, on one machine or many, may run the same
+        /// its last checkpoint. Several processes, on one machine or many, may run the same
         /// sweep on one store: they share its trials and take over those of a worker that died. Then
         /// writes the report from everything the store holds.
         static member runOn (location: string) (sweep: Sweep) : SweepOutcome =
