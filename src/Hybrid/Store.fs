@@ -259,7 +259,9 @@ module Store =
             try NpgsqlConnectionStringBuilder(connectionString)
             with :? ArgumentException as e -> raise (StoreException("(PostgreSQL)", sprintf "not a valid connection string: %s" e.Message))
         let source = NpgsqlDataSource.Create builder
-        migrated (new Store(Dialect.postgres, Pool source, describe builder, retryFor))
+        // A refusal that retrying cannot cure (wrong password, no such database) is said at once, naming the store.
+        try migrated (new Store(Dialect.postgres, Pool source, describe builder, retryFor))
+        with :? PostgresException as e -> raise (StoreException(describe builder, sprintf "the server refused: %s" e.MessageText))
 
     /// Opens a PostgreSQL store from an Npgsql connection string (`Host=…;Database=…;Username=…`).
     let openPostgres (connectionString: string) : Store = openPostgresRetrying (retryFor ()) connectionString

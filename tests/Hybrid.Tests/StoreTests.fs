@@ -285,6 +285,17 @@ let private postgresOpeningTests =
                     let e = storeError (fun () -> Store.connect other |> ignore)
                     Expect.stringContains e.Problem "not a Hybrid run store" "says why"))
 
+        testCase "a wrong password or a missing database is refused at once, naming the store but not the password" <| fun () ->
+            Postgres.withDatabase (fun connectionString ->
+                let wrong = Npgsql.NpgsqlConnectionStringBuilder(connectionString, Password = "not-the-password-42")
+                let e = storeError (fun () -> Store.connect wrong.ConnectionString |> ignore)
+                Expect.stringContains e.Problem "the server refused: password authentication failed" "says why"
+                Expect.isFalse (e.Message.Contains "not-the-password-42") "never the password"
+                let missing = Npgsql.NpgsqlConnectionStringBuilder(connectionString, Database = "no_such_database")
+                let e = storeError (fun () -> Store.connect missing.ConnectionString |> ignore)
+                Expect.stringContains e.Message "no_such_database" "names the database"
+                Expect.stringContains e.Problem "does not exist" "says why")
+
         testCase "a server that cannot be reached is given up after the retry bound, with a clear message" <| fun () ->
             let watch = Diagnostics.Stopwatch.StartNew()
             // Port 1 on the loopback refuses at once: nothing listens there.
