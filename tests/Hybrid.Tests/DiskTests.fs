@@ -80,13 +80,10 @@ let private temporaries (folder: string) =
 
 /// The write must fail with a FileWriteException naming `file` and saying `problem`.
 let private refusedWrite (file: string) (problem: string) (write: unit -> unit) =
-    let e = Expect.throwsC write (fun e -> e)
-    match e with
-    | :? FileWriteException as e ->
-        Expect.equal e.File file "names the file"
-        Expect.stringContains e.Message file "the message names the file"
-        Expect.stringContains e.Problem problem "says what is wrong"
-    | e -> failtestf "expected a FileWriteException, got %s: %s" (e.GetType().FullName) e.Message
+    let e: FileWriteException = Common.raised write
+    Expect.equal e.File file "names the file"
+    Expect.stringContains e.Message file "the message names the file"
+    Expect.stringContains e.Problem problem "says what is wrong"
 
 let private fullDiskTests =
     testList "full disk" [

@@ -135,12 +135,10 @@ let private withHistory (history: string) =
 
 /// The refusal of `parse`, which must name the store, the trial and `problem`.
 let private refusal (parse: unit -> unit) (problem: string) =
-    match Expect.throwsC parse id with
-    | :? InvalidFileException as e ->
-        Expect.stringContains e.Message store "names the store"
-        Expect.stringContains e.Message trial "names the trial"
-        Expect.stringContains e.Message problem "names the problem"
-    | e -> failtestf "expected an InvalidFileException, got %s: %s" (e.GetType().Name) e.Message
+    let e: InvalidFileException = Common.raised parse
+    Expect.stringContains e.Message store "names the store"
+    Expect.stringContains e.Message trial "names the trial"
+    Expect.stringContains e.Message problem "names the problem"
 
 /// Inputs the fuzzers found crashing (a raw FormatException or IndexOutOfRangeException), kept as cases.
 let private regressionTests =

@@ -133,11 +133,7 @@ let private finishNext store sweep (result: TrialResult) =
     Expect.equal claim.Key result.Trial.Key "trials are claimed in the sweep's order"
     Expect.isTrue (Store.finish store claim result None) "finished under its claim"
 
-/// The StoreException the action must raise.
-let private storeError (action: unit -> unit) : StoreException =
-    match Expect.throwsC action id with
-    | :? StoreException as e -> e
-    | other -> failtestf "expected a StoreException, got %O" other
+let private storeError action : StoreException = Common.raised action
 
 /// A worker of another machine, whose process this one cannot see.
 let private elsewhere = "another-machine/4242/170000"
@@ -213,23 +209,18 @@ let private sqliteOpeningTests =
                 do
                     use connection = raw file
                     scalar connection "INSERT INTO schema_version (version, applied_utc) VALUES (99, 'later')" |> ignore
-                let e = Expect.throwsC (fun () -> Store.openAt file |> ignore) id
-                match e with
-                | :? StoreException as e ->
-                    Expect.equal e.Store file "file"
-                    Expect.stringContains e.Message "version 99" "found version"
-                    Expect.stringContains e.Message (sprintf "up to version %d" Store.schemaVersion) "supported version"
-                | other -> failtestf "expected StoreException, got %O" other)
+                let e = storeError (fun () -> Store.openAt file |> ignore)
+                Expect.equal e.Store file "file"
+                Expect.stringContains e.Message "version 99" "found version"
+                Expect.stringContains e.Message (sprintf "up to version %d" Store.schemaVersion) "supported version")
 
         testCase "a file that is not a SQLite database is refused and left as it was" <| fun () ->
             withDir (fun dir ->
                 Directory.CreateDirectory dir |> ignore
                 let file = Path.Combine(dir, "iris.csv")
                 File.WriteAllText(file, "5.1,3.5,1.4,0.2,setosa\n")
-                let e = Expect.throwsC (fun () -> Store.openAt file |> ignore) id
-                match e with
-                | :? InvalidFileException as e -> Expect.equal e.File file "names the file"
-                | other -> failtestf "expected InvalidFileException, got %O" other
+                let e: InvalidFileException = Common.raised (fun () -> Store.openAt file |> ignore)
+                Expect.equal e.File file "names the file"
                 Expect.equal (File.ReadAllText file) "5.1,3.5,1.4,0.2,setosa\n" "file untouched")
 
         testCase "a SQLite database of another program is refused" <| fun () ->
@@ -239,10 +230,8 @@ let private sqliteOpeningTests =
                 do
                     use connection = raw file
                     scalar connection "CREATE TABLE accounts (id INTEGER)" |> ignore
-                let e = Expect.throwsC (fun () -> Store.openAt file |> ignore) id
-                match e with
-                | :? StoreException as e -> Expect.stringContains e.Problem "not a Hybrid run store" "says why"
-                | other -> failtestf "expected StoreException, got %O" other)
+                let e = storeError (fun () -> Store.openAt file |> ignore)
+                Expect.stringContains e.Problem "not a Hybrid run store" "says why")
 
         testCase "a location with Host= opens PostgreSQL; anything else is a SQLite file" <| fun () ->
             withDir (fun dir ->

@@ -8,9 +8,8 @@ open System.IO
 open Expecto
 open Microsoft.Data.Sqlite
 open Hybrid
+open Hybrid.Tests.Common
 open Hybrid.Engine.Model
-
-let private digits = lazy ({ Name = "digits"; Split = Dataset.digits () |> Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 42UL }: Data)
 
 /// 12 trials long enough (40 full epochs) for a kill to land mid-trial.
 let private resumable () : Sweep =

@@ -8,9 +8,8 @@ open System.Diagnostics
 open System.IO
 open Expecto
 open Hybrid
+open Hybrid.Tests.Common
 open Hybrid.Engine.Model
-
-let private digits = lazy ({ Name = "digits"; Split = Dataset.digits () |> Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 42UL }: Data)
 
 /// 40 trials of 30 full epochs: 8 configurations × 5 seeds, short enough for a test, long enough
 /// for a kill to land mid-trial.
