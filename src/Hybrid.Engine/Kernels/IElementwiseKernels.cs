@@ -42,6 +42,7 @@ public interface IElementwiseKernels
     void AddScaled(Span<float> g, ReadOnlySpan<float> w, float scale);
 
     // v ← μ·v + g;  p ← p − lr·(g + μ·v) with Nesterov, p − lr·v without
+    // μ = 0 is plain SGD, p ← p − lr·g, and leaves v as it is (PyTorch keeps no buffer then either)
     void SgdStep(Span<float> p, ReadOnlySpan<float> g, Span<float> v, float learningRate, float momentum, bool nesterov);
 
     // m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  p ← p − lr·(m/c1 / (√(v/c2) + ε) + decay·p)

@@ -21,6 +21,15 @@ internal static class OptimizerSteps
         var n = (nuint)p.Length;
         nuint i = 0;
         var (lrV, muV) = (Vector256.Create(lr), Vector256.Create(momentum));
+        if (momentum == 0f)
+        {
+            // Plain SGD keeps no velocity: two streams instead of four, as v would only copy g.
+            for (; i + 8 <= n; i += 8)
+                (Vector256.LoadUnsafe(ref ps, i) - lrV * Vector256.LoadUnsafe(ref gs, i)).StoreUnsafe(ref ps, i);
+            for (; i < n; i++) Unsafe.Add(ref ps, i) -= lr * Unsafe.Add(ref gs, i);
+            return;
+        }
+
         for (; i + 8 <= n; i += 8)
         {
             var gi = Vector256.LoadUnsafe(ref gs, i);

@@ -14,10 +14,13 @@ public static class Linear
 
     // dY: (B, Out)  x: (B, In)  w: (Out, In)  →  dX: (B, In) += dY·w,  dW: (Out, In) += dYᵀ·x,  dB: (Out) += Σ_b dY
     // (an empty dX means: don't compute the input gradient)
+    // With accumulate false, dW and dB are overwritten instead: a training step then needs no pass
+    // clearing the gradients first, and the product's epilogue does not read dW back.
     public static void Backward(KernelSet k, ReadOnlySpan<float> dY, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
-        Span<float> dX, Span<float> dW, Span<float> dB, int batch, int inputs, int outputs)
+        Span<float> dX, Span<float> dW, Span<float> dB, int batch, int inputs, int outputs, bool accumulate = true)
     {
-        k.Products.MultiplyAtB(dY, x, dW, outputs, inputs, batch, accumulate: true);
+        k.Products.MultiplyAtB(dY, x, dW, outputs, inputs, batch, accumulate);
+        if (!accumulate) dB.Clear();
         k.Elementwise.AddRowSums(dY, dB, batch);
         if (!dX.IsEmpty)
             k.Products.MultiplyAB(dY, w, dX, batch, inputs, outputs, accumulate: true);

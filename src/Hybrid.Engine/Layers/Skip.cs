@@ -28,17 +28,18 @@ public static class Skip
 
     // dS: (B, L)  x: (B, D)  w: as in Forward  →  dX: (B, D) += ∂/∂x,  dW: as w, += ∂/∂w
     //   Dense: dX += dS·Ws, dWs += dSᵀ·x;  Diagonal: dX[b, j] += dS[b, j]·ws[j], dws[j] += Σ_b dS[b, j]·x[b, j]
-    // (an empty dX means: don't compute the input gradient)
+    // (an empty dX means: don't compute the input gradient; accumulate false overwrites dW, as in Linear)
     public static void Backward(KernelSet k, NetworkShape shape, ReadOnlySpan<float> dS, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
-        Span<float> dX, Span<float> dW, int batch)
+        Span<float> dX, Span<float> dW, int batch, bool accumulate = true)
     {
         switch (shape.Skip)
         {
             case SkipKind.Dense:
-                k.Products.MultiplyAtB(dS, x, dW, shape.L, shape.D, batch, accumulate: true);
+                k.Products.MultiplyAtB(dS, x, dW, shape.L, shape.D, batch, accumulate);
                 if (!dX.IsEmpty) k.Products.MultiplyAB(dS, w, dX, batch, shape.D, shape.L, accumulate: true);
                 break;
             case SkipKind.Diagonal:
+                if (!accumulate) dW.Clear();
                 k.Elementwise.ScaleColumnsBackward(dS, shape.L, x, shape.D, w, dW, dX, batch);
                 break;
             case SkipKind.None:

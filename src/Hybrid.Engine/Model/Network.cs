@@ -88,19 +88,20 @@ public sealed class Network
     /// <summary>The objective Backward differentiates: the mean cross-entropy of the last Forward plus (λ/2)·Σ w².</summary>
     public double Objective(double meanCrossEntropy) => meanCrossEntropy + WeightPenalty();
 
-    internal void BackwardUnchecked(ReadOnlySpan<float> x, ReadOnlySpan<int> labels, Span<float> dX, int batch)
+    // accumulate false overwrites Gradients instead of adding to them: every range is written.
+    internal void BackwardUnchecked(ReadOnlySpan<float> x, ReadOnlySpan<int> labels, Span<float> dX, int batch, bool accumulate = true)
     {
         var (s, p, a) = (Shape, Layout, Activations);
         Span<float> θ = Parameters, g = Gradients;
         a.ClearGradients(batch);
         dX.Clear();
         SoftmaxCrossEntropy.Backward(_k, a.Y(batch), labels, a.DA3(batch), batch);
-        Linear.Backward(_k, a.DA3(batch), a.Z2(batch), θ[p.W3], a.DZ2(batch), g[p.W3], g[p.B3], batch, s.L, s.P);
+        Linear.Backward(_k, a.DA3(batch), a.Z2(batch), θ[p.W3], a.DZ2(batch), g[p.W3], g[p.B3], batch, s.L, s.P, accumulate);
         Relu.Backward(_k, a.DZ2(batch), a.A2(batch), a.DA2(batch));
-        Skip.Backward(_k, s, a.DZ2(batch), x, θ[p.Skip], dX, g[p.Skip], batch);
-        Linear.Backward(_k, a.DA2(batch), a.Z1(batch), θ[p.W2], a.DZ1(batch), g[p.W2], g[p.B2], batch, s.M, s.L);
+        Skip.Backward(_k, s, a.DZ2(batch), x, θ[p.Skip], dX, g[p.Skip], batch, accumulate);
+        Linear.Backward(_k, a.DA2(batch), a.Z1(batch), θ[p.W2], a.DZ1(batch), g[p.W2], g[p.B2], batch, s.M, s.L, accumulate);
         Tanh.Backward(_k, a.DZ1(batch), a.Z1(batch), a.DA1(batch));
-        Linear.Backward(_k, a.DA1(batch), x, θ[p.W1], dX, g[p.W1], g[p.B1], batch, s.D, s.M);
+        Linear.Backward(_k, a.DA1(batch), x, θ[p.W1], dX, g[p.W1], g[p.B1], batch, s.D, s.M, accumulate);
         AddWeightPenaltyGradient();
     }
 

@@ -127,6 +127,12 @@ public sealed class NaiveElementwise : IElementwiseKernels
         RequireSameLength(p.Length, g.Length, v.Length);
         for (var i = 0; i < p.Length; i++)
         {
+            if (momentum == 0f)
+            {
+                p[i] -= learningRate * g[i];
+                continue;
+            }
+
             v[i] = momentum * v[i] + g[i];
             p[i] -= learningRate * (nesterov ? g[i] + momentum * v[i] : v[i]);
         }

@@ -22,7 +22,7 @@ public sealed class Optimizer
         Second = settings.Kind == OptimizerKind.Sgd ? [] : new float[layout.Count];
     }
 
-    /// <summary>SGD's velocity, or Adam's first moment.</summary>
+    /// <summary>SGD's velocity (left at zero by plain SGD, momentum 0), or Adam's first moment.</summary>
     public float[] First { get; }
 
     /// <summary>Adam's second moment (empty for SGD).</summary>

@@ -76,8 +76,8 @@ public sealed class Stepper : IDisposable
         var loss = Network.ForwardUnchecked(x, labels, rows);
         if (!double.IsFinite(loss)) return new(loss, rows, 0, double.NaN);
         var correct = Evaluation.CountCorrect(Network.Probabilities(rows), labels, Network.Shape.P);
-        Network.ZeroGradients();
-        Network.BackwardUnchecked(x, labels, [], rows);
+        // Overwriting the gradients saves a pass clearing all of them (1.3 MB for the MNIST shape).
+        Network.BackwardUnchecked(x, labels, [], rows, accumulate: false);
         var learningRate = LearningRate(epoch, index);
         Optimizer.Update(Network.Parameters, Network.Gradients, (float)learningRate);
         return new(loss, rows, correct, learningRate);
