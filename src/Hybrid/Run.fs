@@ -10,7 +10,8 @@ open Hybrid.Engine.Training
 type RunEvent =
     /// A trial starts, or resumes after the epoch of its checkpoint.
     | Started of Trial * resumedAfter: int option
-    | EpochDone of Trial * EpochMetrics * checkpoint: byte[]
+    /// An epoch ended; the checkpoint is the trainer's own copy, encoded only if it is saved.
+    | EpochDone of Trial * EpochMetrics * TrainingCheckpoint
     | Finished of TrialResult * Model option
 
 /// Running trials: one at a time, or many in parallel with their events funnelled to the caller.
@@ -92,7 +93,7 @@ module Run =
     let trial (prepared: Prepared) (report: RunEvent -> unit) (resume: TrainingCheckpoint option) (t: Trial) =
         let watch = Stopwatch.StartNew()
         report (Started(t, resume |> Option.map _.Epoch))
-        let onEpoch = Action<EpochMetrics, TrainingCheckpoint>(fun m c -> report (EpochDone(t, m, encodeCheckpoint c)))
+        let onEpoch = Action<EpochMetrics, TrainingCheckpoint>(fun m c -> report (EpochDone(t, m, c)))
         let result, model =
             try
                 let model, result = Model.train t.Settings prepared.Scaler prepared.Train prepared.Validation onEpoch resume

@@ -279,7 +279,7 @@ module Store =
             """SELECT count(*) FROM sweep_trials s JOIN trials t ON t.key = s.key
                WHERE s.sweep = @sweep AND s.definition_hash = @hash AND t.status IN ('pending', 'running')"""
             [ "@sweep", box sweepName; "@hash", box hash ]
-            (fun r -> Sql.count r 0)
+            (fun r -> Sql.int32 r 0)
         |> List.head
 
     /// Refuses a second definition under a name whose current one still has trials to run: workers on
@@ -431,7 +431,7 @@ module Store =
                     """SELECT t.status, count(*) FROM sweep_trials s JOIN sweeps w ON w.name = s.sweep JOIN trials t ON t.key = s.key
                        WHERE s.sweep = @sweep AND s.definition_hash = w.definition_hash GROUP BY t.status"""
                     [ "@sweep", box sweepName ]
-                    (fun r -> parseStatus (r.GetString 0), Sql.count r 1)
+                    (fun r -> parseStatus (r.GetString 0), Sql.int32 r 1)
             let sum keep = byStatus |> List.sumBy (fun (state, n) -> if keep state then n else 0)
             { Pending = sum ((=) TrialState.Pending)
               Running = sum ((=) TrialState.Running)
@@ -487,7 +487,7 @@ module Store =
               "@worker", box worker
               "@now", box (Sql.now ())
               "@grace", box grace.TotalSeconds ]
-            (fun r -> r.GetString 0, r.GetString 1, Sql.count r 2)
+            (fun r -> r.GetString 0, r.GetString 1, Sql.int32 r 2)
         |> List.tryHead
 
     /// Claims the next trial of the sweep for `worker` (see `Worker.current`), or None when no trial is
@@ -500,7 +500,7 @@ module Store =
             |> Option.map (fun (key, token, attempt) ->
                 let checkpoint =
                     query tx "SELECT epoch, state FROM checkpoints WHERE trial_key = @key" [ "@key", box key ] (fun r ->
-                        Sql.count r 0, r.GetFieldValue<byte[]> 1)
+                        Sql.int32 r 0, r.GetFieldValue<byte[]> 1)
                     |> List.tryHead
                 let kept = checkpoint |> Option.map fst |> Option.defaultValue 0
                 execute tx "DELETE FROM epochs WHERE trial_key = @key AND epoch > @kept" [ "@key", box key; "@kept", box kept ] |> ignore
@@ -557,7 +557,7 @@ module Store =
     let latestCheckpoint (store: Store) (key: string) : (int * byte[]) option =
         reading store (fun tx ->
             query tx "SELECT epoch, state FROM checkpoints WHERE trial_key = @key" [ "@key", box key ] (fun r ->
-                Sql.count r 0, r.GetFieldValue<byte[]> 1)
+                Sql.int32 r 0, r.GetFieldValue<byte[]> 1)
             |> List.tryHead)
 
     /// Records a finished trial in one transaction: status, reason, final metrics, the model (a
@@ -621,7 +621,7 @@ module Store =
     let private readEpoch (r: DbDataReader) =
         let value i = Sql.readReal r i |> Option.defaultValue nan
         let optional i = Sql.readReal r i |> Option.toNullable
-        r.GetString 0, EpochMetrics(Sql.count r 1, value 2, value 3, optional 4, optional 5, value 6)
+        r.GetString 0, EpochMetrics(Sql.int32 r 1, value 2, value 3, optional 4, optional 5, value 6)
 
     let private readTrial (epochs: Map<string, EpochMetrics list>) (r: DbDataReader) =
         let state = parseStatus (r.GetString 5)
@@ -630,7 +630,7 @@ module Store =
         let final i = if finished then Some(Sql.readReal r i |> Option.defaultValue nan) else None
         let key = r.GetString 0
         { Key = key
-          Configuration = Sql.count r 1
+          Configuration = Sql.int32 r 1
           Seed = uint64 (r.GetInt64 2)
           Settings = r.GetString 3
           Values = parseValues (r.GetString 4)
@@ -645,7 +645,7 @@ module Store =
           Seconds = final 13
           StartedUtc = Sql.readText r 14 |> Option.map Sql.parseTime
           FinishedUtc = Sql.readText r 15 |> Option.map Sql.parseTime
-          Attempts = Sql.count r 16
+          Attempts = Sql.int32 r 16
           Worker = Sql.readText r 17
           DefinitionHash = r.GetString 18
           History = epochs |> Map.tryFind key |> Option.defaultValue [] }
@@ -705,20 +705,21 @@ module Store =
                 (fun r ->
                     { Key = r.GetString 0
                       VerifiedUtc = Sql.parseTime (r.GetString 1)
-                      Identical = Sql.count r 2 = 1
+                      Identical = Sql.int32 r 2 = 1
                       Detail = r.GetString 3 }))
 
     // ---- Copying between stores ----
 
-    let private readCell (r: DbDataReader) (i: int) (kind: StoreSchema.Kind) : float option * objnull =
-        if r.IsDBNull i then None, box DBNull.Value
+    /// One cell as its CLR value: text, int, int64, byte[], float (NaN included) or DBNull.
+    let private readCell (r: DbDataReader) (i: int) (kind: StoreSchema.Kind) : objnull =
+        if r.IsDBNull i then box DBNull.Value
         else
             match kind with
-            | StoreSchema.Text -> None, box (r.GetString i)
-            | StoreSchema.Integer -> None, box (Sql.count r i)
-            | StoreSchema.BigInteger -> None, box (Convert.ToInt64(r.GetValue i, CultureInfo.InvariantCulture))
-            | StoreSchema.Blob -> None, box (r.GetFieldValue<byte[]> i)
-            | StoreSchema.Real -> Sql.readReal r i, null
+            | StoreSchema.Text -> box (r.GetString i)
+            | StoreSchema.Integer -> box (Sql.int32 r i)
+            | StoreSchema.BigInteger -> box (Convert.ToInt64(r.GetValue i, CultureInfo.InvariantCulture))
+            | StoreSchema.Blob -> box (r.GetFieldValue<byte[]> i)
+            | StoreSchema.Real -> Sql.readReal r i |> Option.map box |> Option.defaultValue (box DBNull.Value)
 
     /// Copies one sweep — definition history, manifest, trials, epochs, checkpoints, models,
     /// verifications — from one store to another (PostgreSQL to a SQLite file for archiving, or back),
@@ -739,6 +740,7 @@ module Store =
             for table, columns, values in rows do
                 let names = columns |> List.map fst
                 let sql = sprintf "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT DO NOTHING" table (String.concat ", " names) (names |> List.map ((+) "@") |> String.concat ", ")
+                // A float goes through the target's own encoding of NaN.
+                let cell (value: objnull) = match value with :? float as x -> Sql.real tx x | other -> other
                 for row in values do
-                    let cell (real: float option, value: objnull) = match real with Some x -> Sql.real tx x | None -> value
                     execute tx sql (List.zip (names |> List.map ((+) "@")) (row |> List.map cell)) |> ignore)

@@ -89,7 +89,7 @@ let migrate (store: Store) =
         Sql.serialize tx
         let current =
             if Sql.exists tx tx.Dialect.TableExists [ "@name", box "schema_version" ] then
-                Sql.query tx "SELECT coalesce(max(version), 0) FROM schema_version" [] (fun r -> Sql.count r 0) |> List.head
+                Sql.query tx "SELECT coalesce(max(version), 0) FROM schema_version" [] (fun r -> Sql.int32 r 0) |> List.head
             else
                 match Sql.query tx tx.Dialect.ForeignTables [] (fun r -> r.GetString 0) with
                 | [] -> ()

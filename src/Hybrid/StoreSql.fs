@@ -199,7 +199,8 @@ module internal Sql =
     let readText (reader: DbDataReader) (i: int) : string option =
         if reader.IsDBNull i then None else Some(reader.GetString i)
 
-    let readInt (reader: DbDataReader) (i: int) : int option =
-        if reader.IsDBNull i then None else Some(Convert.ToInt32(reader.GetValue i, CultureInfo.InvariantCulture))
+    /// An integer column (INTEGER, or a count, which PostgreSQL returns as BIGINT).
+    let int32 (reader: DbDataReader) (i: int) = Convert.ToInt32(reader.GetValue i, CultureInfo.InvariantCulture)
 
-    let count (reader: DbDataReader) (i: int) = Convert.ToInt32(reader.GetValue i, CultureInfo.InvariantCulture)
+    let readInt (reader: DbDataReader) (i: int) : int option =
+        if reader.IsDBNull i then None else Some(int32 reader i)

@@ -125,7 +125,7 @@ module SweepRunner =
                 if since.Elapsed >= every then
                     claims.TryGet t.Key
                     |> Option.iter (fun claim ->
-                        if not (Store.recordEpochsWithCheckpoint store claim (List.rev epochs) checkpoint) then claims.Lose t.Key)
+                        if not (Store.recordEpochsWithCheckpoint store claim (List.rev epochs) (Run.encodeCheckpoint checkpoint)) then claims.Lose t.Key)
                     unsaved[t.Key] <- (Diagnostics.Stopwatch.StartNew(), [])
             | Finished(result, model) ->
                 unsaved.Remove result.Trial.Key |> ignore

@@ -293,7 +293,7 @@ let private postgresOpeningTests =
             Expect.stringContains e.Message "could not be reached" "says what happened"
             Expect.stringContains e.Message "postgresql://u@127.0.0.1:1/d" "names the store"
             Expect.isFalse (e.Message.Contains "secret-42") "never the password"
-            Expect.isLessThan watch.Elapsed.TotalSeconds 30.0 "bounded"
+            Expect.isLessThan watch.Elapsed.TotalSeconds 10.0 "bounded: 1 s of retries"
     ]
 
 // ---- Sweeps and trials ----
@@ -644,7 +644,7 @@ let private connectionLossTests =
                 Expect.stringContains e.Message "could not be reached" "says what happened"
                 Expect.stringContains e.Message "giving up" "and that it stopped trying"
                 Expect.isFalse (e.Message.Contains(string (Npgsql.NpgsqlConnectionStringBuilder direct).Password)) "never the password"
-                Expect.isLessThan watch.Elapsed.TotalSeconds 20.0 "within the bound, plus one connection timeout"
+                Expect.isLessThan watch.Elapsed.TotalSeconds 10.0 "within the 2 s bound, plus one 2 s connection timeout"
                 use other = Store.openPostgres direct
                 let grace = TimeSpan.FromSeconds 1.0
                 Threading.Thread.Sleep grace
