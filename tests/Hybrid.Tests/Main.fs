@@ -10,7 +10,9 @@ let all =
           ModelTests.tests
           SpaceTests.tests
           ExperimentTests.tests
+          StoreOpeningTests.tests
           StoreTests.tests
+          StoreConcurrencyTests.tests
           PreludeTests.tests
           // Both set HYBRID_RUNS for this process while a sweep runs in it: never at the same time.
           testSequencedGroup "HYBRID_RUNS" SweepTests.tests
@@ -24,9 +26,9 @@ let all =
 let main argv =
     match argv with
     // The store's durability test runs this program again as a writer and kills it mid-sweep.
-    | [| "--store-writer"; file |] -> StoreTests.writer file
+    | [| "--store-writer"; file |] -> StoreConcurrencyTests.writer file
     // The claim test runs this program as 8 processes claiming trials of one store at once.
-    | [| "--claimer"; location |] -> StoreTests.claimer location
+    | [| "--claimer"; location |] -> StoreConcurrencyTests.claimer location
     // The sweep's resume test runs this program again as a sweep and kills it mid-run.
     | [| "--sweep-child"; root |] -> SweepTests.child root
     // The shared-store test runs this program as 4 workers of one sweep and kills one.

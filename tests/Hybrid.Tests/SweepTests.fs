@@ -114,7 +114,7 @@ let tests =
             withRoot (fun root ->
                 let killed = Path.Combine(root, "killed")
                 let database = Path.Combine(killed, "resume", "sweep.db")
-                let rng = Hybrid.Engine.Training.Rng 2026UL
+                let rng = Hybrid.Engine.Model.Rng 2026UL
                 for attempt in 1..6 do
                     // from start-up (≈1 s) through trials, checkpoints, model files and the report
                     killAt killed (TimeSpan.FromMilliseconds(800.0 + 3000.0 * rng.NextDouble()))

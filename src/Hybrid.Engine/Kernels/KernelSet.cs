@@ -1,10 +1,8 @@
-using Hybrid.Engine.Reference;
-
 namespace Hybrid.Engine.Kernels;
 
 /// <summary>
 /// The matrix products and element-wise kernels a network runs on: the fast SIMD set, or the naive
-/// twin that every fast kernel is tested against. Owns the product's worker threads.
+/// twin that every fast kernel is tested against (<c>NaiveKernels.Create</c> in Reference). Owns the product's worker threads.
 /// </summary>
 public sealed class KernelSet(IMatrixProducts products, IElementwiseKernels elementwise) : IDisposable
 {
@@ -18,8 +16,6 @@ public sealed class KernelSet(IMatrixProducts products, IElementwiseKernels elem
         var pool = new WorkerPool(threads);
         return new(new FastMatrixProducts(pool, ownsPool: true, PackedGemm.WideByDefault), new FastElementwise(pool));
     }
-
-    public static KernelSet Naive() => new(new NaiveMatrixProducts(), new NaiveElementwise());
 
     public void Dispose() => (Products as IDisposable)?.Dispose();
 }

@@ -1,4 +1,4 @@
-using Hybrid.Engine.Training;
+using Hybrid.Engine.Layers;
 
 namespace Hybrid.Engine.Model;
 

@@ -1,3 +1,5 @@
+using Hybrid.Engine.Layers;
+
 namespace Hybrid.Engine.Model;
 
 /// <summary>

@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using Hybrid.Engine.Model;
+
 namespace Hybrid.Engine.Training;
 
 /// <summary>

@@ -1,4 +1,5 @@
 using Hybrid.Engine.Kernels;
+using Hybrid.Engine.Model;
 using Hybrid.Engine.Reference;
 using Hybrid.Engine.Training;
 

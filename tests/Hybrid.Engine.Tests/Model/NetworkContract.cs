@@ -1,4 +1,5 @@
 using Hybrid.Engine.Kernels;
+using Hybrid.Engine.Layers;
 using Hybrid.Engine.Model;
 using Hybrid.Engine.Reference;
 using Hybrid.Engine.Tests.Reference;
@@ -121,5 +122,5 @@ public class FastTwoThreadNetworkTests : NetworkContract
 
 public class NaiveNetworkTests : NetworkContract
 {
-    protected override KernelSet CreateKernels() => KernelSet.Naive();
+    protected override KernelSet CreateKernels() => NaiveKernels.Create();
 }

@@ -1,3 +1,4 @@
+using Hybrid.Engine.Model;
 using Hybrid.Engine.Training;
 
 namespace Hybrid.Engine.Tests.Training;

@@ -1,5 +1,7 @@
 using Hybrid.Engine.Kernels;
+using Hybrid.Engine.Layers;
 using Hybrid.Engine.Model;
+using Hybrid.Engine.Reference;
 using Hybrid.Engine.Training;
 
 namespace Hybrid.Engine.Tests.Training;
@@ -70,8 +72,8 @@ public class InputValidationTests
         ["Backward: no labels"] = new(() => Backward(new float[8], [], [], 2), "labels", "labels: expected 2 labels for the backward pass, found none"),
         ["Backward: dX of 3 for 2 rows of 4"] = new(() => Backward(new float[8], [0, 1], new float[3], 2), "dX", "dX: expected 8 elements, found 3"),
         ["Backward: NaN"] = new(() => Backward([0, 0, 0, 0, 0, 0, float.NaN, 0], [0, 1], [], 2), "x", "x[row 1, column 2]"),
-        ["Network: capacity 0"] = new(() => _ = new Network(Shape, KernelSet.Naive(), 0), "capacity", "capacity: expected a batch size of at least 1, found 0"),
-        ["Network: negative L2"] = new(() => _ = new Network(Shape, KernelSet.Naive(), 2, -0.1f), "l2", "l2: expected a finite weight decay ≥ 0, found -0.1"),
+        ["Network: capacity 0"] = new(() => _ = new Network(Shape, NaiveKernels.Create(), 0), "capacity", "capacity: expected a batch size of at least 1, found 0"),
+        ["Network: negative L2"] = new(() => _ = new Network(Shape, NaiveKernels.Create(), 2, -0.1f), "l2", "l2: expected a finite weight decay ≥ 0, found -0.1"),
     };
 
     public static TheoryData<string> Cases() => new(Refusals.Keys);
@@ -98,11 +100,11 @@ public class InputValidationTests
         Trainer.Train(Shape, train, validation, options ?? Options);
 
     private static void Forward(float[] x, int[] labels, int batch) =>
-        new Network(Shape, KernelSet.Naive(), capacity: 2).Forward(x, labels, batch);
+        new Network(Shape, NaiveKernels.Create(), capacity: 2).Forward(x, labels, batch);
 
     private static void Backward(float[] x, int[] labels, float[] dX, int batch)
     {
-        var network = new Network(Shape, KernelSet.Naive(), capacity: 2);
+        var network = new Network(Shape, NaiveKernels.Create(), capacity: 2);
         network.Forward(new float[8], [0, 1], 2);
         network.Backward(x, labels, dX, batch);
     }

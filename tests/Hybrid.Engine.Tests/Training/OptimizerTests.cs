@@ -1,4 +1,5 @@
 using Hybrid.Engine.Kernels;
+using Hybrid.Engine.Layers;
 using Hybrid.Engine.Model;
 using Hybrid.Engine.Reference;
 using Hybrid.Engine.Tests.Kernels;

@@ -1,3 +1,4 @@
+using Hybrid.Engine.Layers;
 using Hybrid.Engine.Model;
 using Hybrid.Engine.Training;
 

@@ -3,7 +3,7 @@ namespace Hybrid
 open System
 open System.IO
 open System.Security.Cryptography
-open Hybrid.Engine.Training
+open Hybrid.Engine.Model
 
 /// A classification data set. Features are row-major, Rows × Columns, in one flat array because
 /// that is the layout the engine consumes; Labels[i] indexes ClassNames.

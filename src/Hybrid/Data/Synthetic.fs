@@ -3,7 +3,7 @@
 module Hybrid.Synthetic
 
 open System
-open Hybrid.Engine.Training
+open Hybrid.Engine.Model
 
 /// Classes Gaussian clusters in Dimensions dimensions: centres uniform in [−10, 10) on every axis,
 /// points at their centre plus Spread × N(0, 1) on every axis.

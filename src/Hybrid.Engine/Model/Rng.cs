@@ -1,4 +1,4 @@
-namespace Hybrid.Engine.Training;
+namespace Hybrid.Engine.Model;
 
 /// <summary>
 /// xoshiro256** seeded through SplitMix64. Owned by Hybrid rather than System.Random so that the

@@ -1,6 +1,6 @@
-using Hybrid.Engine.Training;
+using Hybrid.Engine.Model;
 
-namespace Hybrid.Engine.Tests.Training;
+namespace Hybrid.Engine.Tests.Model;
 
 /// <summary>
 /// The generator behind every initialization and shuffle. Its stream for a seed is part of Hybrid's

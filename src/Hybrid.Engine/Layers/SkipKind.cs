@@ -1,4 +1,4 @@
-namespace Hybrid.Engine.Model;
+namespace Hybrid.Engine.Layers;
 
 /// <summary>
 /// How x reaches the second hidden layer. The seed document defines the skip two ways, so both

@@ -4,6 +4,10 @@ open Hybrid.Engine.Kernels
 open Hybrid.Engine.Model
 open Hybrid.Engine.Training
 
+/// The engine's skip kinds under the library's namespace: scripts need not open the engine's Layers
+/// namespace, whose `Skip` layer would hide the `Skip` setting.
+type SkipKind = Hybrid.Engine.Layers.SkipKind
+
 /// Everything that decides one training run, as one flat record: each field is a setting a sweep
 /// can vary. The engine's option types are built from it at the boundary.
 type Settings =

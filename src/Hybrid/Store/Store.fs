@@ -10,119 +10,6 @@ open Microsoft.Data.Sqlite
 open Npgsql
 open Hybrid.Engine.Training
 
-/// Where a trial stands in the store.
-[<RequireQualifiedAccess>]
-type TrialState =
-    | Pending
-    | Running
-    | Finished of Status
-
-/// What registering a sweep found under its name.
-[<RequireQualifiedAccess>]
-type Registration =
-    | New
-    | Unchanged
-    /// The definition changed since the last registration: its trials stay, new ones are added.
-    | Changed of previousHash: string
-
-/// A sweep as the store holds it, with every definition ever registered under its name.
-type StoredSweep =
-    { Name: string
-      DefinitionHash: string
-      /// `Sweep.print` of the sweep and `Sweep.describe` of its base settings.
-      Definition: string
-      Notes: string
-      CreatedUtc: DateTime
-      /// (definition hash, first registered), oldest first; the last is the current definition.
-      History: (string * DateTime) list }
-
-/// One trial of a sweep as recorded. Final figures are None until the trial has finished.
-type StoredTrial =
-    { Key: string
-      Configuration: int
-      Seed: uint64
-      /// `Sweep.describe` of the trial's settings.
-      Settings: string
-      /// (setting name, formatted value) for each setting the sweep varies.
-      Values: (string * string) list
-      State: TrialState
-      /// Why a trial diverged or failed; empty otherwise.
-      Reason: string
-      Stop: StopReason option
-      KeptEpoch: int option
-      ValidationLoss: float option
-      ValidationAccuracy: float option
-      TestLoss: float option
-      TestAccuracy: float option
-      Seconds: float option
-      StartedUtc: DateTime option
-      FinishedUtc: DateTime option
-      /// How many times a worker has claimed the trial: more than once when it was cut off and resumed.
-      Attempts: int
-      /// The worker that claimed it last (machine/process/start), None for a trial never claimed.
-      Worker: string option
-      /// The sweep definition under which the trial was last added: trials of an earlier definition
-      /// that the current one no longer expands keep their older hash.
-      DefinitionHash: string
-      History: EpochMetrics list }
-
-/// A worker's hold on a running trial. Its writes count only while the token is the trial's
-/// current claim: a worker presumed dead and replaced can no longer record anything.
-type Claim =
-    { Key: string
-      Token: string
-      /// 1 for a first run; more when the trial resumes after its worker died.
-      Attempt: int
-      /// The checkpoint (epoch, state) the trial resumes from, if it has one.
-      Checkpoint: (int * byte[]) option }
-
-/// How far a sweep's current trials have come.
-type SweepCounts =
-    { Pending: int
-      Running: int
-      Finished: int }
-
-/// A re-run of a finished trial checked against its record.
-type Verification =
-    { Key: string
-      VerifiedUtc: DateTime
-      Identical: bool
-      Detail: string }
-
-
-/// Who holds a claim: machine, process and the process's start, so that a worker on the same machine
-/// can tell a dead holder at once instead of waiting for its heartbeat to age.
-module Worker =
-
-    let private machine =
-        let id = if File.Exists "/etc/machine-id" then File.ReadAllText("/etc/machine-id").Trim() else ""
-        if id.Length >= 12 then sprintf "%s~%s" Environment.MachineName (id.Substring(0, 12)) else Environment.MachineName
-
-    /// The process's start in clock ticks since boot, from Linux's /proc/<pid>/stat (field 22): exact,
-    /// where .NET's Process.StartTime is derived from the wall clock. None if there is no such process.
-    let private startTicks (pid: int) : string option =
-        try
-            let stat = File.ReadAllText(sprintf "/proc/%d/stat" pid)
-            // Field 2, the command, is in parentheses and may hold spaces: count from the closing one.
-            let fields = stat.Substring(stat.LastIndexOf ')' + 2).Split ' '
-            if fields.Length > 19 then Some fields[19] else None
-        with :? IOException | :? UnauthorizedAccessException ->
-            None
-
-    /// This process, as `machine/pid/start` (start "?" where /proc is not available).
-    let current =
-        let pid = Environment.ProcessId
-        sprintf "%s/%d/%s" machine pid (startTicks pid |> Option.defaultValue "?")
-
-    /// True only for a worker of this machine whose process has ended, or whose pid now names another process.
-    let isDeadHere (worker: string) =
-        match worker.Split '/' with
-        | [| host; pid; start |] when host = machine && start <> "?" ->
-            match Int32.TryParse pid with
-            | true, pid -> startTicks pid <> Some start
-            | _ -> false
-        | _ -> false
-
 /// The run store: SQLite (a file, WAL) for one machine, or PostgreSQL shared by workers on many.
 /// Every write is one transaction, so a process killed at any point leaves a valid store holding
 /// every committed trial; workers claim trials atomically and prove they are alive by heartbeats.
@@ -185,91 +72,22 @@ module Store =
 
     // ---- Opening ----
 
-    let private header = Encoding.ASCII.GetBytes "SQLite format 3\000"
-
-    /// SQLite opens anything lazily; checking the 16-byte header first gives a clear error.
-    let private checkHeader (file: string) =
-        if File.Exists file && FileInfo(file).Length > 0L then
-            let start =
-                use stream = File.OpenRead file
-                let buffer = Array.zeroCreate<byte> header.Length
-                let read = stream.ReadAtLeast(buffer.AsSpan(), buffer.Length, false)
-                buffer[.. read - 1]
-            if start <> header then
-                raise (InvalidFileException(file, "bytes 0-15", "not a SQLite database: the file does not start with the header \"SQLite format 3\""))
-
-    let private pragma (connection: SqliteConnection) (sql: string) =
-        use c = connection.CreateCommand()
-        c.CommandText <- sql
-        c.ExecuteScalar() |> ignore
-
-    /// How long a worker retries a lost PostgreSQL server before giving up: HYBRID_STORE_RETRY_SECONDS, or 120.
-    let private retryFor () =
-        match Double.TryParse(Environment.GetEnvironmentVariable "HYBRID_STORE_RETRY_SECONDS", NumberStyles.Float, CultureInfo.InvariantCulture) with
-        | true, seconds when seconds >= 0.0 -> TimeSpan.FromSeconds seconds
-        | _ -> TimeSpan.FromSeconds 120.0
-
-    let private migrated (store: Store) =
-        try
-            StoreSchema.migrate store
-            store
-        with _ ->
-            (store :> IDisposable).Dispose()
-            reraise ()
-
     /// Opens the SQLite store at a path, creating the directory and the database if missing and
     /// bringing an older schema up to date. A file that is not a SQLite database is refused with an
     /// InvalidFileException; one that is not a run store, or has a newer schema, with a StoreException.
-    let openAt (path: string) : Store =
-        let file = Path.GetFullPath path
-        match Path.GetDirectoryName file with
-        | null -> ()
-        | directory -> Directory.CreateDirectory directory |> ignore
-        checkHeader file
-        // Several processes may share one file: a writer waits up to 30 s for another's transaction.
-        let builder = SqliteConnectionStringBuilder(DataSource = file, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false, DefaultTimeout = 30)
-        let connection = new SqliteConnection(builder.ConnectionString)
-        let store = new Store(Dialect.sqlite, OneConnection connection, file, retryFor ())
-        try
-            connection.Open()
-            pragma connection "PRAGMA journal_mode = WAL"
-            // FULL: a commit survives a power cut too, not only a killed process; trials commit rarely.
-            pragma connection "PRAGMA synchronous = FULL"
-            pragma connection "PRAGMA foreign_keys = ON"
-        with
-        | :? SqliteException as e when e.SqliteErrorCode = 26 (* SQLITE_NOTADB *) || e.SqliteErrorCode = 11 (* SQLITE_CORRUPT *) ->
-            (store :> IDisposable).Dispose()
-            raise (InvalidFileException(file, "", sprintf "not a valid SQLite database (%s)" e.Message))
-        | :? SqliteException as e when Files.isDiskFault e ->
-            (store :> IDisposable).Dispose()
-            raise (Files.cannotWrite file e)
-        | _ ->
-            (store :> IDisposable).Dispose()
-            reraise ()
-        Files.explainingDiskFaults file (fun () -> migrated store)
-
-    /// Where a PostgreSQL store is, for messages and reports: user, server and database, never the password.
-    let private describe (builder: NpgsqlConnectionStringBuilder) =
-        sprintf "postgresql://%s@%s:%d/%s" (string builder.Username) (string builder.Host) builder.Port (string builder.Database)
+    let openAt (path: string) : Store = StoreOpening.openAt path
 
     /// Opens a PostgreSQL store from an Npgsql connection string, retrying a lost server for `retryFor`
     /// before an operation gives up.
     let openPostgresRetrying (retryFor: TimeSpan) (connectionString: string) : Store =
-        let builder =
-            try NpgsqlConnectionStringBuilder(connectionString)
-            with :? ArgumentException as e -> raise (StoreException("(PostgreSQL)", sprintf "not a valid connection string: %s" e.Message))
-        let source = NpgsqlDataSource.Create builder
-        // A refusal that retrying cannot cure (wrong password, no such database) is said at once, naming the store.
-        try migrated (new Store(Dialect.postgres, Pool source, describe builder, retryFor))
-        with :? PostgresException as e -> raise (StoreException(describe builder, sprintf "the server refused: %s" e.MessageText))
+        StoreOpening.openPostgresRetrying retryFor connectionString
 
     /// Opens a PostgreSQL store from an Npgsql connection string (`Host=…;Database=…;Username=…`).
-    let openPostgres (connectionString: string) : Store = openPostgresRetrying (retryFor ()) connectionString
+    let openPostgres (connectionString: string) : Store = StoreOpening.openPostgres connectionString
 
     /// Opens a store by its location: a PostgreSQL connection string (anything with `Host=`), or else
     /// the path of a SQLite file.
-    let connect (location: string) : Store =
-        if location.Contains("Host=", StringComparison.OrdinalIgnoreCase) then openPostgres location else openAt location
+    let connect (location: string) : Store = StoreOpening.connect location
 
     // ---- Sweeps ----
 
