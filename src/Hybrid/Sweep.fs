@@ -82,7 +82,7 @@ module SweepRunner =
     let private resumeFrom (claim: Claim) =
         claim.Checkpoint
         |> Option.bind (fun (_, bytes) ->
-            try Some(Run.decodeCheckpoint (sprintf "checkpoint of trial %s" claim.Key) bytes)
+            try Some(Checkpoint.decode (sprintf "checkpoint of trial %s" claim.Key) bytes)
             with :? InvalidFileException as e ->
                 eprintfn "%s; the trial starts over" e.Message
                 None)
@@ -125,7 +125,7 @@ module SweepRunner =
                 if since.Elapsed >= every then
                     claims.TryGet t.Key
                     |> Option.iter (fun claim ->
-                        if not (Store.recordEpochsWithCheckpoint store claim (List.rev epochs) (Run.encodeCheckpoint checkpoint)) then claims.Lose t.Key)
+                        if not (Store.recordEpochsWithCheckpoint store claim (List.rev epochs) (Checkpoint.encode checkpoint)) then claims.Lose t.Key)
                     unsaved[t.Key] <- (Diagnostics.Stopwatch.StartNew(), [])
             | Finished(result, model) ->
                 unsaved.Remove result.Trial.Key |> ignore
