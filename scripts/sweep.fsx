@@ -11,33 +11,29 @@
 
 open System
 open Hybrid
-open Hybrid.Engine.Model
-open Hybrid.Engine.Training
 
 let smoke = Environment.GetEnvironmentVariable "HYBRID_SMOKE" = "1"
 
 let data = { Name = "digits"; Split = Dataset.digits () |> Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 42UL }
 
 let sweep =
-    { Name = (if smoke then "digits-smoke" else "digits")
-      Data = data
-      Base = { Settings.defaults with Momentum = 0.9; Epochs = (if smoke then 3 else Settings.defaults.Epochs) }
-      Space =
-        [ M, ints [ 32; 64; 128 ]
-          L, ints [ 16; 32; 64 ]
-          Skip, skips [ SkipKind.Dense; SkipKind.Diagonal; SkipKind.None ]
-          Setting.Optimizer, optimizers [ OptimizerKind.Adam; OptimizerKind.AdamW; OptimizerKind.Sgd ]
-          LearningRate, LogRange(1e-3, 3e-2) ]
-      Strategy = Strategy.Sobol(if smoke then 2 else 128)
-      Seeds = (if smoke then [ 0UL; 1UL ] else [ 0UL; 1UL; 2UL ])
-      Only = []
-      Notes = "Which widths, skip and optimizer suit the digits? Sobol points over the space, 3 seeds each." }
+    { Sweep.create (if smoke then "digits-smoke" else "digits") data with
+        Base = { Settings.defaults with Momentum = 0.9; Epochs = (if smoke then 3 else Settings.defaults.Epochs) }
+        Space =
+          [ M, ints [ 32; 64; 128 ]
+            L, ints [ 16; 32; 64 ]
+            Skip, skips [ SkipKind.Dense; SkipKind.Diagonal; SkipKind.None ]
+            Optimizer, optimizers [ OptimizerKind.Adam; OptimizerKind.AdamW; OptimizerKind.Sgd ]
+            LearningRate, LogRange(1e-3, 3e-2) ]
+        Strategy = Strategy.Sobol(if smoke then 2 else 128)
+        Seeds = (if smoke then [ 0UL; 1UL ] else [ 0UL; 1UL; 2UL ])
+        Notes = "Which widths, skip and optimizer suit the digits? Sobol points over the space, 3 seeds each." }
 
 if fsi.CommandLineArgs |> Array.contains "--report" then
     printfn "report: %s" (Sweep.report sweep).Html
     exit 0
 
-printf "%s" (Sweep.print sweep)
+printf "%s" (Sweep.outline 3 sweep)
 let watch = Diagnostics.Stopwatch.StartNew()
 let outcome = Sweep.run sweep
 let verified = Sweep.verify (if smoke then 1 else 2) sweep
@@ -46,7 +42,7 @@ let minutes = watch.Elapsed.TotalMinutes
 printfn "%d trials (%d run now) in %.1f min on %d cores: %.1f trials per minute" outcome.Trials.Length (outcome.Tally.Finished - outcome.Tally.Skipped) minutes Environment.ProcessorCount (float (outcome.Tally.Finished - outcome.Tally.Skipped) / minutes)
 match outcome.Best with
 | Some best ->
-    printfn "best configuration #%d: %s" best.Configuration (best.Values |> List.map (fun (n, v) -> sprintf "%s = %s" n v) |> String.concat ", ")
+    printfn "best configuration #%d: %s" best.Configuration (ReportFormat.settings best.Values)
     printfn "  validation accuracy %s, test accuracy %s" (ReportFormat.percent best.ValidationAccuracy) (ReportFormat.percent best.TestAccuracy)
 | None -> printfn "no trial completed"
 printfn "verified bit-identical: %d of %d re-run trials" (verified |> List.filter _.Identical |> List.length) verified.Length

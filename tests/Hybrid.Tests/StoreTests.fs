@@ -56,6 +56,19 @@ let private sweepTests backend =
                 let history = (Store.sweep store wider.Name |> Option.get).History |> List.map fst
                 Expect.equal history [ Sweep.definitionHash sweep; current ] "both definitions in the history")
 
+        testCase "the same trials under a hash taken the old way are one sweep: accepted though unfinished" <| fun () ->
+            withSweep backend (fun store sweep trials ->
+                finishNext store sweep (resultOf trials[0] Completed)
+                // As a store registered before the strategy had its own text form holds it.
+                let old = "a hash of the same definition, taken another way"
+                Sql.transaction true store (fun tx ->
+                    for table in [ "sweeps"; "sweep_trials"; "definitions" ] do
+                        Sql.execute tx (sprintf "UPDATE %s SET definition_hash = @old" table) [ "@old", box old ] |> ignore)
+                Expect.equal (Store.register store sweep manifest) (Registration.Changed old) "accepted, as a changed definition"
+                Store.addTrials store sweep.Name trials
+                Expect.allEqual (Store.results store sweep.Name |> List.map _.DefinitionHash) (Sweep.definitionHash sweep) "every trial under the new hash"
+                Expect.equal (Store.completedKeys store sweep.Name) (set [ trials[0].Key ]) "the finished trial stays finished")
+
         testCase "adding the same trials twice adds nothing" <| fun () ->
             withSweep backend (fun store sweep trials ->
                 Store.addTrials store sweep.Name trials
@@ -260,6 +273,23 @@ let private copyTests =
                         let e = storeError (fun () -> Store.copy source archive sweep.Name)
                         Expect.stringContains e.Problem "already has a sweep named" "refused, not merged"
                         Expect.throwsT<StoreException> (fun () -> Store.copy source archive "no such sweep") "unknown sweep" |> ignore)))
+        testCase "a trial that cannot be read is refused before anything is copied" <| fun () ->
+            withDir (fun dir ->
+                let sweep = small ()
+                let trials = Sweep.expand sweep
+                let file = Path.Combine(dir, "damaged.db")
+                do
+                    use source = Store.openAt file
+                    Store.register source sweep manifest |> ignore
+                    Store.addTrials source sweep.Name trials
+                do
+                    use connection = raw file
+                    scalar connection (sprintf "UPDATE trials SET settings = replace(settings, 'M=', 'M=x') WHERE key = '%s'" trials[1].Key) |> ignore
+                use source = Store.openAt file
+                use target = Store.openAt (Path.Combine(dir, "target.db"))
+                let e: InvalidFileException = Common.raised (fun () -> Store.copy source target sweep.Name)
+                Expect.stringContains e.Message trials[1].Key "names the trial"
+                Expect.isNone (Store.sweep target sweep.Name) "nothing copied")
     ]
 
 let onBoth (name: string) (tests: Backend -> Test) =

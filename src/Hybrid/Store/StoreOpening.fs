@@ -66,13 +66,13 @@ module internal StoreOpening =
         | :? SqliteException as e when e.SqliteErrorCode = 26 (* SQLITE_NOTADB *) || e.SqliteErrorCode = 11 (* SQLITE_CORRUPT *) ->
             (store :> IDisposable).Dispose()
             raise (InvalidFileException(file, "", sprintf "not a valid SQLite database (%s)" e.Message))
-        | :? SqliteException as e when Files.isDiskFault e ->
+        | :? SqliteException as e when (SqliteFaults.explain file e).IsSome ->
             (store :> IDisposable).Dispose()
-            raise (Files.cannotWrite file e)
+            raise (SqliteFaults.explain file e).Value
         | _ ->
             (store :> IDisposable).Dispose()
             reraise ()
-        Files.explainingDiskFaults file (fun () -> migrated store)
+        SqliteFaults.explaining file (fun () -> migrated store)
 
     /// Where a PostgreSQL store is, for messages and reports: user, server and database, never the password.
     let private describe (builder: NpgsqlConnectionStringBuilder) =

@@ -2,6 +2,7 @@ namespace Hybrid
 
 open System
 open System.Globalization
+open Microsoft.FSharp.Reflection
 open Hybrid.Engine.Model
 open Hybrid.Engine.Training
 
@@ -50,6 +51,17 @@ type Strategy =
     | Sobol of count: int
 
 [<RequireQualifiedAccess>]
+module Strategy =
+
+    /// A fixed text form of the strategy, owned here (never `%A`, whose layout may change with
+    /// FSharp.Core): what definition hashes are taken of. A new case must add its own form.
+    let describe (strategy: Strategy) =
+        match strategy with
+        | Strategy.Grid steps -> sprintf "grid(%d)" steps
+        | Strategy.Random(count, seed) -> sprintf "random(%d,%d)" count seed
+        | Strategy.Sobol count -> sprintf "sobol(%d)" count
+
+[<RequireQualifiedAccess>]
 module Value =
 
     let format (value: Value) =
@@ -76,6 +88,13 @@ module Setting =
         | WarmupEpochs -> "warm-up epochs"
         | BatchSize -> "batch size"
         | Epochs -> "epochs"
+
+    /// Every setting, in declaration order.
+    let all: Setting list =
+        FSharpType.GetUnionCases typeof<Setting> |> Array.map (fun case -> FSharpValue.MakeUnion(case, [||]) |> unbox<Setting>) |> List.ofArray
+
+    /// The setting a stored name stands for; None for a name `name` never gives.
+    let ofName (text: string) : Setting option = all |> List.tryFind (fun setting -> name setting = text)
 
     let private mismatch setting (value: Value) : 'a =
         invalidArg (nameof value) (sprintf "setting '%s' cannot take the value %s" (name setting) (Value.format value))
@@ -133,6 +152,14 @@ module Domain =
         | IntRange(low, high) -> sprintf "int(%d,%d)" low high
         | FloatRange(low, high) -> sprintf "float(%s,%s)" (r low) (r high)
         | LogRange(low, high) -> sprintf "log(%s,%s)" (r low) (r high)
+
+    /// The domain as people read it: {32, 64}, [1..8], [0.1, 0.9] or [0.001, 0.03] (log).
+    let show (domain: Domain) =
+        match domain with
+        | Choice values -> values |> List.map Value.format |> String.concat ", " |> sprintf "{%s}"
+        | IntRange(low, high) -> sprintf "[%d..%d]" low high
+        | FloatRange(low, high) -> sprintf "[%s, %s]" (Value.format (Float low)) (Value.format (Float high))
+        | LogRange(low, high) -> sprintf "[%s, %s] (log)" (Value.format (Float low)) (Value.format (Float high))
 
     /// The value at position u ∈ [0, 1) of the domain: how random and Sobol points become values.
     let at (domain: Domain) (u: float) : Value =
