@@ -56,8 +56,9 @@ module Csv =
         | Name name ->
             match Array.IndexOf(reference.Fields, name) with
             | -1 ->
-                let header = reference.Fields |> Array.map Excerpt.text |> String.concat ", " |> Excerpt.text
-                Reading.fail file where (sprintf "no column is named \"%s\"; the header has %s" name header)
+                let shown = reference.Fields |> Array.truncate 5 |> Array.map Excerpt.text |> String.concat ", "
+                let more = if reference.Fields.Length > 5 then ", ..." else ""
+                Reading.fail file where (sprintf "no column is named \"%s\"; the header has %s%s" name shown more)
             | i -> i
 
     let private classesByName file (rows: Reading.Line[]) column =

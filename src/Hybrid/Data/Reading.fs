@@ -36,9 +36,11 @@ let readAllBytes (path: string) : byte[] =
     copy ()
     buffer.ToArray()
 
-/// Stands in for each invalid UTF-8 sequence while decoding: a lone surrogate, which valid UTF-8
-/// never yields, so `lines` can refuse the text at its line and column instead of reading U+FFFD.
-let private invalidMark = '\uDC80'
+/// Stands in for each invalid UTF-8 sequence while decoding, so `lines` can refuse the text at its
+/// line and column instead of reading U+FFFD: U+FDD0, a noncharacter, which Unicode reserves for
+/// exactly such internal use and which no file has reason to hold (one that does is refused too).
+/// A lone surrogate would be unambiguous, but .NET refuses one from a decoder fallback.
+let private invalidMark = '\uFDD0'
 
 type private MarkingBuffer() =
     inherit DecoderFallbackBuffer()
@@ -73,17 +75,6 @@ let private utf8 = Encoding.GetEncoding("utf-8", EncoderFallback.ExceptionFallba
 /// verified when gzip; invalid bytes reach `lines` marked, to be refused there.
 let textOf (file: string) (stream: Stream) : StreamReader =
     new StreamReader(Gzip.decompressed file stream, utf8, true)
-
-/// The index of the first surrogate not part of a pair, or -1: what an invalid UTF-8 sequence
-/// decodes to (see `invalidMark`), or a lone surrogate in text handed over as a string.
-let private firstLoneSurrogate (text: string) =
-    let rec scan i =
-        if i >= text.Length then -1
-        elif Char.IsHighSurrogate text[i] && i + 1 < text.Length && Char.IsLowSurrogate text[i + 1] then scan (i + 2)
-        elif Char.IsSurrogate text[i] then i
-        else scan (i + 1)
-
-    scan 0
 
 /// Splits on the separator, honouring double quotes: a quoted field may hold the separator, and
 /// "" inside it stands for one quote. Lines without quotes take the fast path.
@@ -120,7 +111,7 @@ let private split file number (separator: char) (text: string) : string[] =
 
 /// Fails when a field holds text that is not valid Unicode, naming its column.
 let private checkUnicode file number (fields: string[]) =
-    match fields |> Array.tryFindIndex (fun field -> firstLoneSurrogate field >= 0) with
+    match fields |> Array.tryFindIndex _.Contains(invalidMark) with
     | None -> ()
     | Some column ->
         let problem = "the text is not valid UTF-8; Hybrid reads text files as UTF-8 and refuses to guess another encoding, so save the file as UTF-8"
