@@ -346,5 +346,12 @@ let regressions =
         refusal "CSV: 10 MB header names without the label column's" (csvText { Csv.defaults with Label = Csv.Name "species" } (huge 'h' + ",b\n1,2\n")) "characters)"
         refusal "model file: a 1 MB tensor name (quoted whole before)" (fun () -> loadModel (Safetensors.toBytes { ModelFile.toCheckpoint model with Tensors = (ModelFile.toCheckpoint model).Tensors @ [ { Name = String('t', 1_000_000); Shape = [ 1 ]; Data = [| 1.0f |] } ] })) "(1000000 characters)"
         refusal "settings: a 1 MB skip kind" (fun () -> loadModel (settingsWith [ "skip", JsonSerializer.Serialize(String('s', 1_000_000)) ])) "(1000000 characters)"
+        // Found by this file's families when run against the loaders before the fixes.
+        refusal "settings: L of 2,147,483,646 (fuzz seed 40, case 21; ArgumentOutOfRangeException before)" (fun () -> loadModel (settingsWith [ "L", "2147483646" ])) "more than"
+        refusal "settings: D repeated as -1 (fuzz seed 42, case 1; ArgumentException before)" (fun () -> loadModel (withSettings (settingsText.TrimEnd '}' + ",\"D\":-1}"))) "key 'D' appears 2 times"
+        refusal "header: a tensor named with 100,000 characters (fuzz seed 43, case 9; a 100,076-character message before)" (fun () -> loadModel (withHeaderText _.Replace("\"W2\"", JsonSerializer.Serialize(String('k', 100_000))))) "(100000 characters)"
+        refusal "CSV: label 10^9 among 12 rows (fuzz seed 44, case 1; out of memory before)" (csvText indices "a,b,label\n0,0,0\n1,2,1\n2,4,2\n3,6,0\n4,8,1000000000\n5,10,2\n6,12,0\n7,14,12\n8,16,11\n9,18,0\n10,20,1\n11,22,2") "more than the 12 rows"
+        refusal "IDX: one image of [1, 0] (fuzz seed 45, case 10; loaded with no columns before)" (fun () -> loadIdx (idxHeader [ 1; 0 ]) (Array.append (idxHeader [ 1 ]) [| 0uy |])) "dimension 1 is 0"
+        refusal "CSV, gzip: an overlong encoding inside a number (fuzz seed 46, case 1; read as U+FFFD before)" (fun () -> loadCsv Csv.defaults (gzip (Array.concat [ "sepal,petal,species\n1,2,setosa\n3,4,versicolor\n5,"B; [| 0xC0uy; 0x80uy |]; "6,virginica\n7,8,setosa"B ]))) "line 4, column 2"
         refusal "CSV: a label that is not UTF-8 (read as U+FFFD before)" (fun () -> loadCsv Csv.defaults (Array.concat [ "a,label\n1,caf"B; [| 0xE9uy |]; "\n"B ])) "line 2, column 2"
     ]
