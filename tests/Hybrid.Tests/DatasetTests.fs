@@ -149,9 +149,21 @@ let private csvTests =
             Expect.equal data.Labels [| 1; 3 |] "labels"
 
         testCase "integer labels with the count inferred" <| fun () ->
-            let data = csv { Csv.defaults with Header = false; Labels = Csv.Indices None } "1,2,0\n3,4,2.0\n"
+            let data = csv { Csv.defaults with Header = false; Labels = Csv.Indices None } "1,2,0\n3,4,2.0\n5,6,0\n"
             Expect.equal data.ClassNames [| "0"; "1"; "2" |] "largest label + 1 classes"
-            Expect.equal data.Labels [| 0; 2 |] "2.0 is the integer 2"
+            Expect.equal data.Labels [| 0; 2; 0 |] "2.0 is the integer 2"
+
+        testCase "preamble lines skipped, as in scikit-learn's files" <| fun () ->
+            let options = { Csv.defaults with SkipLines = 1; Header = false; Labels = Csv.Indices(Some 2) }
+            let data = csv options "2,2,malignant,benign\n1.5,2,0\n3,4,1\n"
+            Expect.equal (data.Rows, data.Columns) (2, 2) "the preamble is no row"
+            Expect.equal data.Features [| 1.5f; 2f; 3f; 4f |] "features"
+            Expect.equal data.Labels [| 0; 1 |] "labels"
+
+        testCase "skipped lines before a header" <| fun () ->
+            let data = csv { Csv.defaults with SkipLines = 2 } "# exported\n\"a quoted, unclosed note\nx,label\n1,cat\n"
+            Expect.equal data.FeatureNames [| "x" |] "the header follows the skipped lines, which are not parsed"
+            Expect.equal data.ClassNames [| "cat" |] "classes"
 
         testCase "quoted fields" <| fun () ->
             let data = csv Csv.defaults "\"width\",\"height\",\"kind\"\n1,\"2\",\"round, \"\"big\"\"\"\n"
@@ -198,6 +210,11 @@ let private csvErrorTests =
       "label not a number", indices, "a,b,label\n1,2,cat\n", "line 2, column 3", "expected a class index"
       "negative label", indices, "a,b,label\n1,2,-1\n", "line 2, column 3", "expected a class index"
       "label out of range", { text with Labels = Csv.Indices(Some 2) }, "a,b,label\n1,2,1\n3,4,2\n", "line 3, column 3", "out of range"
+      "more classes than rows", indices, "a,b,label\n1,2,0\n3,4,2\n", "line 3, column 3", "label 2 would mean 3 classes, more than the 2 rows"
+      "label at the 32-bit limit", indices, "a,b,label\n1,2,2147483647\n3,4,0\n", "line 2, column 3", "2147483648 classes"
+      "skipped lines keep the file's line numbers", { text with SkipLines = 2 }, "569,30,a,b\n\nx,y,label\n1,oops,c\n", "line 4, column 2", "expected a number, found \"oops\""
+      "nothing after the skipped lines", { text with SkipLines = 3 }, "569,30,a,b\n", "line 4, column 1", "no data follow the 3 skipped lines"
+      "a 10 MB field quoted briefly", text, "a,b,label\n1," + String('x', 10_000_000) + ",y\n", "line 2, column 2", "... (10000000 characters)"
       "empty label", text, "a,b,label\n1,2,\n", "line 2, column 3", "empty"
       "empty file", text, "", "line 1, column 1", "empty"
       "only blank lines", text, "\n  \n", "line 1, column 1", "empty"
@@ -305,6 +322,9 @@ let private idxTests =
         corrupt "labels with two dimensions" images (idx [ 3; 1 ] [ 2uy; 0uy; 1uy ]) true "byte 3" "1 dimension"
         corrupt "label count differs from image count" images (idx [ 2 ] [ 2uy; 0uy ]) true "byte 4" "2 labels for the 3 images"
         corrupt "no images" (idx [ 0; 2; 3 ] []) (idx [ 0 ] []) false "byte 4" "no items"
+        corrupt "images without a value" (idx [ 3; 2; 0 ] []) labels false "byte 12" "dimension 2 is 0: each item would hold no values"
+        corrupt "gzip cut short" (Array.truncate 21 (gzip images)) labels false "byte 13" "cut short"
+        corrupt "labels gzip cut short" images (Array.truncate 21 (gzip labels)) true "byte 13" "cut short"
         corrupt "broken gzip stream" (Array.append [| 0x1fuy; 0x8buy |] images) labels false "" "gzip"
     ]
 

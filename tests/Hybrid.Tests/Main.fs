@@ -19,7 +19,7 @@ let all =
           testSequencedGroup "HYBRID_RUNS" SweepTests.tests
           testSequencedGroup "HYBRID_RUNS" WorkersTests.tests
           testSequencedGroup "HYBRID_RUNS" VerifyTests.tests
-          FuzzTests.tests
+          FuzzChild.tests
           ReportTests.tests
           DiskTests.tests
           BrowserTests.tests ]
@@ -37,4 +37,6 @@ let main argv =
     | [| "--sweep-worker"; location; root |] -> WorkersTests.worker location root
     // The disk-fault tests run a small sweep as a child process on a full or read-only disk.
     | [| "--disk-child"; root; seeds |] -> DiskTests.child root seeds
+    // The fuzz tests run as children under a heap limit, one per group.
+    | [| "--fuzz-child"; group |] -> FuzzChild.child group
     | _ -> runTestsWithCLIArgs [] argv all

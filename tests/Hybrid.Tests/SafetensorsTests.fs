@@ -295,7 +295,7 @@ let private entryCases =
         malformed "entry with an extra field" (corrupted "[8,12]}" "[8,12],\"extra\":0}")
             "has fields [data_offsets, dtype, extra, shape]"
         malformed "entry with a duplicate field" (corrupted "[8,12]}" "[8,12],\"dtype\":\"F32\"}")
-            "has fields [data_offsets, dtype, dtype, shape]"
+            "header field 'b': key 'dtype' appears 2 times"
         malformed "empty tensor name" (corrupted "\"b\"" "\"\"") "header field '': tensor name is empty"
         malformed "duplicate tensor names" (corrupted "\"b\"" "\"a\"") "header: key 'a' appears 2 times"
         malformed "duplicate names spelled with an escape" (corrupted "\"b\"" "\"\\u0061\"") "key 'a' appears 2 times"

@@ -18,7 +18,7 @@ public sealed class Activations
         int[] widths = [shape.M, shape.L, shape.L, shape.L, shape.P, shape.P, shape.L, shape.L, shape.M, shape.M];
         _offsets = new int[widths.Length + 1];
         for (var i = 0; i < widths.Length; i++)
-            _offsets[i + 1] = _offsets[i] + checked(widths[i] * capacity);
+            _offsets[i + 1] = checked(_offsets[i] + widths[i] * capacity);
         _buffer = new float[_offsets[^1]];
     }
 

@@ -169,14 +169,15 @@ module Dataset =
 
     /// Reads scikit-learn's CSV layout: a header `n_samples,n_features,class names...`, then rows of
     /// features followed by the integer label. Both counts in the header are checked.
+    /// The preamble is the file's first line, skipped by the line reader as `Csv.Options.SkipLines`
+    /// skips it for a user's file of this layout.
     let internal readCounted name (featureNames: string[]) file (reader: TextReader) : Dataset =
-        let lines = Reading.lines file ',' reader
+        let preamble, rows = Reading.lines file ',' 1 reader
 
-        if lines.Length = 0 then
+        if preamble.Length = 0 then
             Reading.fail file (Reading.at 1 1) "the file is empty"
 
-        let header = lines[0]
-        let rows = lines[1..]
+        let header: Reading.Line = { Number = 1; Fields = preamble[0].Split ',' |> Array.map _.Trim() }
 
         let count column expected =
             match Int32.TryParse header.Fields[column] with
@@ -200,9 +201,9 @@ module Dataset =
         | null -> invalidOp (sprintf "the built-in data file %s is missing from the Hybrid assembly" resource)
         | stream ->
             use stream = stream
-            use content = Reading.decompressed stream
-            use reader = new StreamReader(content)
-            read (resource + " (built-in)") reader
+            let file = resource + " (built-in)"
+            use reader = Reading.textOf file stream
+            read file reader
 
     /// Fisher's iris: 150 flowers, 4 measurements in cm, 3 species. UCI Machine Learning Repository
     /// (CC BY 4.0), as shipped by scikit-learn; see Data/PROVENANCE.md.
@@ -227,4 +228,4 @@ module Dataset =
         let features = [| for r in 0..7 do for c in 0..7 -> sprintf "pixel_%d_%d" r c |]
         let classes = [| for d in 0..9 -> string d |]
         builtIn "digits.csv.gz" (fun file reader ->
-            Reading.lines file ',' reader |> ofLabelledRows "digits" file classes features)
+            Reading.lines file ',' 0 reader |> snd |> ofLabelledRows "digits" file classes features)

@@ -26,14 +26,18 @@ module Csv =
 
     /// Blank lines are skipped; fields may be double-quoted; numbers use '.' as the decimal point.
     type Options =
-        { Header: bool
+        { /// Lines before the header (or the data) to ignore, such as scikit-learn's preamble
+          /// `569,30,malignant,benign`; errors still name the file's own line numbers.
+          SkipLines: int
+          Header: bool
           Separator: char
           Label: LabelColumn
           Labels: Labels }
 
-    /// A header line, comma-separated, the label in the last column, class names as text.
+    /// Nothing skipped, a header line, comma-separated, the label in the last column, class names as text.
     let defaults =
-        { Header = true
+        { SkipLines = 0
+          Header = true
           Separator = ','
           Label = Last
           Labels = Names }
@@ -52,8 +56,9 @@ module Csv =
         | Name name ->
             match Array.IndexOf(reference.Fields, name) with
             | -1 ->
-                let header = String.Join(", ", reference.Fields)
-                Reading.fail file where (sprintf "no column is named \"%s\"; the header has %s" name header)
+                let shown = reference.Fields |> Array.truncate 5 |> Array.map Excerpt.text |> String.concat ", "
+                let more = if reference.Fields.Length > 5 then ", ..." else ""
+                Reading.fail file where (sprintf "no column is named \"%s\"; the header has %s%s" name shown more)
             | i -> i
 
     let private classesByName file (rows: Reading.Line[]) column =
@@ -67,14 +72,42 @@ module Csv =
         let index = names |> Array.mapi (fun i name -> name, i) |> dict
         texts |> Array.map (fun text -> index[text]), names
 
+    /// Without a declared count, the count is the largest label + 1, bounded by the rows: a file
+    /// cannot show more classes than it has rows, and a stray huge label must not become millions
+    /// of class names.
     let private classesByIndex file (rows: Reading.Line[]) column classes =
         let labels = rows |> Array.map (fun row -> Reading.classIndex file row column classes)
-        let count = classes |> Option.defaultValue (Array.max labels + 1)
+
+        let count =
+            classes
+            |> Option.defaultWith (fun () ->
+                let largest = Array.max labels
+
+                if int64 largest >= int64 rows.Length then
+                    let row = rows[Array.IndexOf(labels, largest)]
+
+                    let problem =
+                        sprintf
+                            "label %d would mean %d classes, more than the %d rows can show; with Labels = Indices None the class count must not exceed the rows (declare it with Indices (Some n) if the file is one part of a larger set)"
+                            largest
+                            (int64 largest + 1L)
+                            rows.Length
+
+                    Reading.fail file (Reading.at row.Number (column + 1)) problem
+
+                largest + 1)
+
         labels, Array.init count string
 
     /// The data set in a delimited text read from `reader`; `file` names it in errors.
     let read (options: Options) (file: string) (reader: TextReader) : Dataset =
-        let lines = Reading.lines file options.Separator reader
+        if options.SkipLines < 0 then
+            invalidArg (nameof options) (sprintf "SkipLines must be 0 or more, found %d" options.SkipLines)
+
+        let _, lines = Reading.lines file options.Separator options.SkipLines reader
+
+        if lines.Length = 0 && options.SkipLines > 0 then
+            Reading.fail file (Reading.at (options.SkipLines + 1) 1) (sprintf "no data follow the %d skipped lines" options.SkipLines)
 
         if lines.Length = 0 then
             Reading.fail file (Reading.at 1 1) "the file is empty"
@@ -111,8 +144,7 @@ module Csv =
     /// The data set in a delimited text file, plain or gzip.
     let load (options: Options) (path: string) : Dataset =
         use file = File.OpenRead path
-        use content = Reading.decompressed file
-        use reader = new StreamReader(content)
+        use reader = Reading.textOf path file
         read options path reader
 
 /// MNIST's IDX format: an images file and a labels file, each plain or gzip (detected by the magic
@@ -153,6 +185,13 @@ module Idx =
         |> Option.iter (fun i ->
             Reading.fail path (at (4 + 4 * i)) (sprintf "dimension %d is negative (%d)" i dims[i]))
 
+        // A zero makes an empty file: no items, or items without a single value (no feature columns).
+        dims
+        |> Array.tryFindIndex (fun d -> d = 0)
+        |> Option.iter (fun i ->
+            let what = if i = 0 then "the file holds no items" else "each item would hold no values"
+            Reading.fail path (at (4 + 4 * i)) (sprintf "dimension %d is 0: %s" i what))
+
         let needed = dims |> Array.fold (fun product d -> product * bigint d) 1I
 
         let available = bytes.Length - dataStart
@@ -171,9 +210,6 @@ module Idx =
 
         if not (rank dims.Length) then
             Reading.fail path (at 3) (sprintf "expected %s, found %d dimensions" expected dims.Length)
-
-        if dims[0] = 0 then
-            Reading.fail path (at 4) "the file holds no items"
 
         dims, bytes, 4 + 4 * dims.Length
 

@@ -30,3 +30,18 @@ type FileWriteException(file: string, problem: string, inner: exn) =
 
     member _.File = file
     member _.Problem = problem
+
+/// Input quoted in an error message: whole when short, otherwise its first characters and its
+/// length, so that a 10 MB field or a 1 MB tensor name cannot make a 10 MB message.
+[<RequireQualifiedAccess>]
+module internal Excerpt =
+
+    let private limit = 60
+
+    let text (input: string) =
+        if input.Length <= limit then
+            input
+        else
+            // Never cut between the two halves of a surrogate pair.
+            let cut = if Char.IsHighSurrogate input[limit - 1] then limit - 1 else limit
+            sprintf "%s... (%d characters)" (input.Substring(0, cut)) input.Length

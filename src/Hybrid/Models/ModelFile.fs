@@ -7,7 +7,6 @@ module Hybrid.ModelFile
 
 open System
 open System.Text.Json
-open System.Text.Json.Nodes
 open Hybrid.Engine.Model
 open Hybrid.Safetensors
 
@@ -48,40 +47,70 @@ let toCheckpoint (model: Model) : Checkpoint =
 /// Writes atomically (temporary file, then rename): a crash never leaves half a model.
 let save (path: string) (model: Model) = Safetensors.write path (toCheckpoint model)
 
-let private fail file problem : 'a = raise (InvalidFileException(file, "__metadata__.hybrid", problem))
+let private location = "__metadata__." + metadataKey
 
-let private field file (config: JsonObject) (name: string) (read: JsonNode -> 'a) : 'a =
-    match config[name] with
-    | null -> fail file (sprintf "missing field '%s'" name)
-    | node ->
-        try read node
-        with :? InvalidOperationException | :? FormatException | :? OverflowException ->
-            fail file (sprintf "field '%s' has the wrong type: found %s" name (node.ToJsonString()))
+let private fail file problem : 'a = raise (InvalidFileException(file, location, problem))
+
+/// The configuration's fields by name, each key once; the values outlive the parsed document.
+type private Configuration = { File: string; Fields: Map<string, JsonElement> }
+
+/// The field `name` read by `read`, which gives None for a value of the wrong kind or range.
+let private field (config: Configuration) (name: string) (expected: string) (read: JsonElement -> 'a option) : 'a =
+    match config.Fields.TryFind name with
+    | None -> fail config.File (sprintf "missing field '%s'" name)
+    | Some value ->
+        match read value with
+        | Some v -> v
+        | None ->
+            let problem = sprintf "field '%s' has the wrong type: expected %s, found %s" name expected (JsonReading.found value)
+            fail config.File problem
+
+let private number (tryGet: JsonElement -> bool * 'a) (value: JsonElement) =
+    if value.ValueKind <> JsonValueKind.Number then
+        None
+    else
+        match tryGet value with
+        | true, n -> Some n
+        | _ -> None
+
+let private int32Field config name = field config name "an integer" (number _.TryGetInt32())
+
+let private textField config name =
+    field config name "a string" (JsonReading.text config.File location (sprintf "field '%s'" name))
+
+let private textsField config name =
+    let texts (value: JsonElement) =
+        if value.ValueKind <> JsonValueKind.Array then
+            None
+        else
+            let items = value.EnumerateArray() |> Seq.map (JsonReading.text config.File location (sprintf "an item of field '%s'" name)) |> Array.ofSeq
+            if items |> Array.forall Option.isSome then Some(Array.choose id items) else None
+
+    field config name "an array of strings" texts
 
 let private parseConfiguration file (checkpoint: Checkpoint) =
     let text =
         match checkpoint.Metadata.TryFind metadataKey with
         | Some text -> text
         | None -> raise (InvalidFileException(file, "__metadata__", sprintf "missing key '%s': not a Hybrid model" metadataKey))
-    let config =
-        try
-            match JsonNode.Parse(text, documentOptions = JsonDocumentOptions(MaxDepth = 8)) with
-            | :? JsonObject as o -> o
-            | _ -> fail file "expected a JSON object"
-        with :? JsonException as e -> fail file (sprintf "not well-formed JSON (%s)" e.Message)
-    let found = field file config "format" (fun n -> n.GetValue<string>())
-    if found <> format then fail file (sprintf "expected format '%s', found '%s'" format found)
+    let root =
+        use document = JsonReading.parse file location "the configuration" 8 (ReadOnlyMemory(Text.Encoding.UTF8.GetBytes text))
+        document.RootElement.Clone()
+    if root.ValueKind <> JsonValueKind.Object then
+        fail file (sprintf "expected a JSON object, found %s" (JsonReading.found root))
+    let config = { File = file; Fields = JsonReading.members file location root |> Map.ofList }
+    let found = textField config "format"
+    if found <> format then fail file (sprintf "expected format '%s', found '%s'" format (Excerpt.text found))
     config
 
 let private shapeOf file config =
-    let int name = field file config name (fun n -> n.GetValue<int>())
     let skip =
-        match field file config "skip" (fun n -> n.GetValue<string>()) with
+        match textField config "skip" with
         | "Dense" -> SkipKind.Dense
         | "Diagonal" -> SkipKind.Diagonal
         | "None" -> SkipKind.None
-        | other -> fail file (sprintf "field 'skip': expected Dense, Diagonal or None, found '%s'" other)
-    try NetworkShape(int "D", int "M", int "L", int "P", skip)
+        | other -> fail file (sprintf "field 'skip': expected Dense, Diagonal or None, found '%s'" (Excerpt.text other))
+    try NetworkShape(int32Field config "D", int32Field config "M", int32Field config "L", int32Field config "P", skip)
     with :? ArgumentException as e -> fail file e.Message
 
 let private tensor file (checkpoint: Checkpoint) name (dims: int list) =
@@ -94,12 +123,11 @@ let private tensor file (checkpoint: Checkpoint) name (dims: int list) =
         | Some i -> raise (InvalidFileException(file, sprintf "tensor '%s'" name, sprintf "element %d is %g, expected a finite number" i t.Data[i]))
         | None -> t.Data
 
+/// Every tensor is found and checked before the buffer is made, so its size comes from data the
+/// file really holds, never from the widths in the configuration alone.
 let private parameters file checkpoint (shape: NetworkShape) =
-    let layout = ParameterLayout shape
-    let values = Array.zeroCreate<float32> layout.Count
-    for struct (name, range, dims) in layout.Tensors do
-        (tensor file checkpoint name (List.ofArray dims)).CopyTo(values, range.Start.Value)
-    values
+    [| for struct (name, _, dims) in ParameterLayout(shape).Tensors -> tensor file checkpoint name (List.ofArray dims) |]
+    |> Array.concat
 
 let private preprocessing file (checkpoint: Checkpoint) (shape: NetworkShape) =
     let has name = checkpoint.Tensors |> List.exists (fun t -> t.Name = name)
@@ -116,7 +144,7 @@ let private checkNoExtras file (checkpoint: Checkpoint) (shape: NetworkShape) =
     let expected =
         [ for struct (name, _, _) in ParameterLayout(shape).Tensors -> name ] @ [ "input.mean"; "input.scale" ] |> set
     match checkpoint.Tensors |> List.tryFind (fun t -> not (expected.Contains t.Name)) with
-    | Some t -> raise (InvalidFileException(file, sprintf "tensor '%s'" t.Name, sprintf "unexpected for a %O network" shape))
+    | Some t -> raise (InvalidFileException(file, sprintf "tensor '%s'" (Excerpt.text t.Name), sprintf "unexpected for a %O network" shape))
     | None -> ()
 
 /// Reads and validates a model; every problem is an InvalidFileException naming the file and what is wrong.
@@ -124,16 +152,16 @@ let ofCheckpoint (file: string) (checkpoint: Checkpoint) : Model =
     let config = parseConfiguration file checkpoint
     let shape = shapeOf file config
     checkNoExtras file checkpoint shape
-    let classNames = field file config "classNames" (fun n -> n.AsArray() |> Seq.map (fun c -> (nonNull c).GetValue<string>()) |> Array.ofSeq)
+    let classNames = textsField config "classNames"
     if classNames.Length <> shape.P then
         fail file (sprintf "field 'classNames': expected %d names (P), found %d" shape.P classNames.Length)
     { Shape = shape
       Parameters = parameters file checkpoint shape
       ClassNames = classNames
       Preprocessing = preprocessing file checkpoint shape
-      Seed = field file config "seed" (fun n -> n.GetValue<uint64>())
-      Optimizer = field file config "optimizer" (fun n -> n.GetValue<string>())
-      Epoch = field file config "epoch" (fun n -> n.GetValue<int>()) }
+      Seed = field config "seed" "an integer from 0 to 2^64 - 1" (number _.TryGetUInt64())
+      Optimizer = textField config "optimizer"
+      Epoch = int32Field config "epoch" }
 
 let load (path: string) : Model = ofCheckpoint path (Safetensors.read path)
 

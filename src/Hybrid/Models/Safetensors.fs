@@ -187,16 +187,11 @@ type private Entry = { Name: string; Shape: int list; Begin: int64; End: int64 }
 let private fail file location problem : 'a =
     raise (InvalidFileException(file, location, problem))
 
-/// Cut short so a message never quotes a whole hostile header.
-let private shorten (text: string) =
-    if text.Length > 60 then text.Substring(0, 60) + "..." else text
-
-let private fieldLocation name = sprintf "header field '%s'" (shorten name)
+let private fieldLocation name = sprintf "header field '%s'" (Excerpt.text name)
 
 let private invalidEntry file name problem : 'a = fail file (fieldLocation name) problem
 
-/// The JSON text of a value, as found in the file.
-let private found (value: JsonElement) = value.GetRawText() |> shorten
+let private found = JsonReading.found
 
 let private tryNonNegative (value: JsonElement) =
     if value.ValueKind <> JsonValueKind.Number then
@@ -233,52 +228,28 @@ let private checkHeaderText file (header: byte[]) =
     with :? DecoderFallbackException as e ->
         fail file (sprintf "byte %d" (lengthFieldBytes + int64 e.Index)) "header is not valid UTF-8"
 
-let private parseJson file (header: byte[]) =
-    try
-        JsonDocument.Parse(ReadOnlyMemory header, JsonDocumentOptions(MaxDepth = maxJsonDepth))
-    with :? JsonException as e ->
-        // The parser appends its own position; it goes into the location instead.
-        let cut = e.Message.IndexOf " LineNumber:"
-        let problem = if cut < 0 then e.Message else e.Message.Substring(0, cut)
-        let line = e.LineNumber |> Option.ofNullable |> Option.defaultValue 0L
-        let column = e.BytePositionInLine |> Option.ofNullable |> Option.defaultValue 0L
-        let location = sprintf "header line %d, column %d" (line + 1L) (column + 1L)
-        fail file location ("header is not well-formed JSON: " + problem)
-
-let private checkUniqueKeys file (location: string) (keys: string list) =
-    match keys |> List.countBy id |> List.tryFind (fun (_, count) -> count > 1) with
-    | Some(key, count) ->
-        fail file location (sprintf "key '%s' appears %d times (expected unique keys)" (shorten key) count)
-    | None -> ()
-
 let private parseMetadata file (value: JsonElement) =
     let location = fieldLocation metadataKey
 
     if value.ValueKind <> JsonValueKind.Object then
         fail file location (sprintf "metadata must be a JSON object of strings, found %s" (found value))
 
-    let entries = value.EnumerateObject() |> Seq.toList
-    entries |> List.map _.Name |> checkUniqueKeys file location
+    JsonReading.members file location value
+    |> List.map (fun (key, value) ->
+        let what = sprintf "metadata value of '%s'" (Excerpt.text key)
 
-    entries
-    |> List.map (fun p ->
-        if p.Value.ValueKind <> JsonValueKind.String then
-            fail file location (
-                sprintf "metadata value of '%s' must be a JSON string, found %s" (shorten p.Name) (found p.Value)
-            )
-
-        p.Name, p.Value.GetString() |> nonNull)
+        match JsonReading.text file location what value with
+        | Some text -> key, text
+        | None -> fail file location (sprintf "%s must be a JSON string, found %s" what (found value)))
     |> Map.ofList
 
 let private parseDtype file name (value: JsonElement) =
-    if value.ValueKind <> JsonValueKind.String then
-        invalidEntry file name (sprintf "dtype must be a JSON string, found %s" (found value))
-
-    match value.GetString() |> nonNull with
-    | "F32" -> ()
-    | known when otherDtypes.Contains known ->
+    match JsonReading.text file (fieldLocation name) "dtype" value with
+    | None -> invalidEntry file name (sprintf "dtype must be a JSON string, found %s" (found value))
+    | Some "F32" -> ()
+    | Some known when otherDtypes.Contains known ->
         invalidEntry file name (sprintf "dtype %s is not supported (expected F32)" known)
-    | _ -> invalidEntry file name (sprintf "dtype %s is unknown (expected F32)" (found value))
+    | Some _ -> invalidEntry file name (sprintf "dtype %s is unknown (expected F32)" (found value))
 
 let private parseShape file name (value: JsonElement) =
     if value.ValueKind <> JsonValueKind.Array then
@@ -303,23 +274,24 @@ let private parseOffsets file name (value: JsonElement) =
         invalidEntry file name (sprintf "data_offsets must be %s, found %s" expected (found value))
 
 /// Checks one entry on its own: field set, types, dtype, and that shape and offsets agree and fit.
-let private parseEntry file (bufferBytes: int64) (p: JsonProperty) =
-    let fail' problem = invalidEntry file p.Name problem
-    if p.Name = "" then fail' "tensor name is empty (expected a non-empty name)"
+let private parseEntry file (bufferBytes: int64) (name: string, value: JsonElement) =
+    let fail' problem = invalidEntry file name problem
+    if name = "" then fail' "tensor name is empty (expected a non-empty name)"
 
-    if p.Value.ValueKind <> JsonValueKind.Object then
-        fail' (sprintf "tensor entry must be a JSON object, found %s" (found p.Value))
+    if value.ValueKind <> JsonValueKind.Object then
+        fail' (sprintf "tensor entry must be a JSON object, found %s" (found value))
 
-    let fields = p.Value.EnumerateObject() |> Seq.toList
-    let names = fields |> List.map _.Name |> List.sort
+    let fields = JsonReading.members file (fieldLocation name) value
+    let names = fields |> List.map fst |> List.sort
 
     if names <> entryFields then
-        fail' (sprintf "has fields [%s], expected exactly [dtype, shape, data_offsets]" (String.concat ", " names))
+        let listed = names |> List.map Excerpt.text |> String.concat ", " |> Excerpt.text
+        fail' (sprintf "has fields [%s], expected exactly [dtype, shape, data_offsets]" listed)
 
-    let field name = (fields |> List.find (fun f -> f.Name = name)).Value
-    parseDtype file p.Name (field "dtype")
-    let shape = parseShape file p.Name (field "shape")
-    let first, last = parseOffsets file p.Name (field "data_offsets")
+    let field key = fields |> List.find (fun (k, _) -> k = key) |> snd
+    parseDtype file name (field "dtype")
+    let shape = parseShape file name (field "shape")
+    let first, last = parseOffsets file name (field "data_offsets")
     let offsets = sprintf "data_offsets [%d, %d]" first last
     if first > last then fail' (sprintf "%s begin after end" offsets)
     if last > bufferBytes then fail' (sprintf "%s end beyond data buffer of %d bytes" offsets bufferBytes)
@@ -332,7 +304,7 @@ let private parseEntry file (bufferBytes: int64) (p: JsonProperty) =
     | Some n when n * bytesPerValue <> last - first ->
         let needs = sprintf "needs %d bytes (%d F32 values)" (n * bytesPerValue) n
         fail' (sprintf "shape %s %s but %s span %d bytes" (formatShape dims) needs offsets (last - first))
-    | Some _ -> { Name = p.Name; Shape = shape; Begin = first; End = last }
+    | Some _ -> { Name = name; Shape = shape; Begin = first; End = last }
 
 /// The reference rule: sorted by offsets, tensors tile the data buffer exactly, with no overlap,
 /// no gap and no bytes left over.
@@ -359,19 +331,18 @@ let private checkLayout file (dataStart: int64) (bufferBytes: int64) (entries: E
 
 let private parseHeader file (bufferBytes: int64) (header: byte[]) =
     checkHeaderText file header
-    use document = parseJson file header
-    let properties = document.RootElement.EnumerateObject() |> Seq.toList
-    properties |> List.map _.Name |> checkUniqueKeys file "header"
+    use document = JsonReading.parse file "header" "header" maxJsonDepth (ReadOnlyMemory header)
+    let properties = JsonReading.members file "header" document.RootElement
 
     let metadata =
         properties
-        |> List.tryFind (fun p -> p.Name = metadataKey)
-        |> Option.map (fun p -> parseMetadata file p.Value)
+        |> List.tryFind (fun (key, _) -> key = metadataKey)
+        |> Option.map (snd >> parseMetadata file)
         |> Option.defaultValue Map.empty
 
     let entries =
         properties
-        |> List.filter (fun p -> p.Name <> metadataKey)
+        |> List.filter (fun (key, _) -> key <> metadataKey)
         |> List.map (parseEntry file bufferBytes)
 
     metadata, entries
