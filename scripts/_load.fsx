@@ -9,5 +9,8 @@
 #r "nuget: Spectre.Console, 0.57.2"
 #r "nuget: MathNet.Numerics, 5.0.0"
 #r "nuget: Plotly.NET, 6.0.0"
+// ONNX export writes its protobuf messages with Google.Protobuf.
+#r "nuget: Google.Protobuf, 3.36.2"
 #r "../src/Hybrid/bin/Release/net10.0/Hybrid.Engine.dll"
+#r "../src/Hybrid/bin/Release/net10.0/Hybrid.Onnx.dll"
 #r "../src/Hybrid/bin/Release/net10.0/Hybrid.dll"

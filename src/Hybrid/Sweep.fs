@@ -160,14 +160,17 @@ module SweepRunner =
         Model.predict model test |> Array.iteri (fun i predicted -> matrix[test.Labels[i], predicted] <- matrix[test.Labels[i], predicted] + 1)
         matrix
 
-    /// Writes report.html, report.md, trials.csv and best/model.safetensors from what the store holds.
+    /// Writes report.html, report.md, trials.csv and best/model.safetensors and .onnx from what the store holds.
     let private writeReport (store: Store) (sweep: Sweep) directory =
         let trials = Store.results store sweep.Name |> current sweep
         let best = best trials
         let bestModel =
             best
             |> Option.bind (fun b -> Store.model store b.Trial.Key |> Option.map (ModelFile.ofBytes (sprintf "%s, model of trial %s" store.Location b.Trial.Key)))
-        bestModel |> Option.iter (ModelFile.save (Path.Combine(directory, "best", "model.safetensors")))
+        bestModel
+        |> Option.iter (fun model ->
+            ModelFile.save (Path.Combine(directory, "best", "model.safetensors")) model
+            ModelFile.exportOnnx (Path.Combine(directory, "best", "model.onnx")) model)
         let input = ReportInput.ofStore sweep (Store.manifest store sweep.Name) trials (Store.verifications store sweep.Name) (bestModel |> Option.map (fun m -> confusion m sweep.Data.Split.Test))
         trials, best, Report.write directory input
 

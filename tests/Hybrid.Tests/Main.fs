@@ -8,6 +8,7 @@ let all =
         [ DatasetTests.tests
           SafetensorsTests.tests
           ModelTests.tests
+          OnnxTests.tests
           SpaceTests.tests
           ExperimentTests.tests
           RankingTests.tests

@@ -1,5 +1,5 @@
-/// Runs Debian's Python (where CI installs python3-numpy) for the cross-checks with NumPy: a
-/// Hybrid file must open in the tools the rest of the ML world uses.
+/// Runs Debian's Python (where CI installs python3-numpy and python3-onnx) for the cross-checks with
+/// NumPy and the ONNX checker: a Hybrid file must open in the tools the rest of the ML world uses.
 module Hybrid.Tests.Python
 
 open System.ComponentModel
@@ -22,14 +22,20 @@ let run (args: string list) =
     with :? Win32Exception ->
         None
 
-/// Runs the test body when NumPy is importable. Without it the test fails in CI (which installs
-/// python3-numpy, so its absence is a broken setup) and is skipped elsewhere, with the reason.
-let withNumpy (body: unit -> unit) =
-    match run [ "-c"; "import numpy" ] with
+/// Runs the test body when `python3-<name>` is importable. Without it the test fails in CI (which
+/// installs the package, so its absence is a broken setup) and is skipped elsewhere, with the reason.
+let private withModule (name: string) (check: string) (body: unit -> unit) =
+    match run [ "-c"; "import " + name ] with
     | Some(0, _, _) -> body ()
     | _ when System.Environment.GetEnvironmentVariable "CI" = "true" ->
-        failtestf "%s cannot import numpy, but CI installs python3-numpy: the NumPy cross-check cannot run" interpreter
-    | _ -> skiptest (sprintf "%s with numpy is not available (CI installs python3-numpy); NumPy cross-check skipped" interpreter)
+        failtestf "%s cannot import %s, but CI installs python3-%s: the %s cannot run" interpreter name name check
+    | _ -> skiptest (sprintf "%s with %s is not available (CI installs python3-%s); %s skipped" interpreter name name check)
+
+/// Runs the test body when NumPy is importable (see withModule).
+let withNumpy (body: unit -> unit) = withModule "numpy" "NumPy cross-check" body
+
+/// Runs the test body when the ONNX package, with its checker, is importable (see withModule).
+let withOnnx (body: unit -> unit) = withModule "onnx" "ONNX checker" body
 
 /// Runs a script and returns its standard output, failing the test on a non-zero exit.
 let output (args: string list) =

@@ -125,6 +125,23 @@ let private statisticsTests =
             Expect.equal (Statistics.welch [ 1.0; 1.0 ] [ 2.0; 2.0 ]) 0.0 "different means"
         testCase "Welch needs two values per sample" <| fun () ->
             Expect.throwsT<ArgumentException> (fun () -> Statistics.welch [ 1.0 ] [ 1.0; 2.0 ] |> ignore) "one value"
+        testCase "Holm: the worked example, in the order given" <| fun () ->
+            Statistics.holm [ 0.01; 0.04; 0.03; 0.005 ] |> List.iter2 (fun e a -> close 1e-15 a e "adjusted p") [ 0.03; 0.06; 0.06; 0.02 ]
+        testCase "Holm: nine tests with a tie and a cap at 1" <| fun () ->
+            let expected = [ 0.8; 0.008; 0.24; 0.24; 1.0; 0.084; 0.9; 0.0018; 1.0 ]
+            Statistics.holm [ 0.2; 0.001; 0.04; 0.04; 0.5; 0.012; 0.3; 0.0002; 0.9 ] |> List.iter2 (fun e a -> close 1e-15 a e "adjusted p") expected
+        testCase "Holm: one test is not adjusted, none gives none" <| fun () ->
+            Expect.equal (Statistics.holm [ 0.03 ]) [ 0.03 ] "one"
+            Expect.equal (Statistics.holm []) [] "none"
+        testCase "comparisons: every pair of every row, corrected as one family" <| fun () ->
+            let row label shift = { Label = label; Groups = [ "A", [ 0.90; 0.91; 0.92 ]; "B", [ 0.93 + shift; 0.95 + shift; 0.94 + shift ]; "C", [ 0.80; 0.85; 0.83 ] ] }
+            let tests = Comparisons.test [ row "iris" 0.0; row "wine" 0.01; row "digits" 0.02 ]
+            Expect.equal (tests |> List.map (fun t -> t.Row, t.First, t.Second)) [ for r in [ "iris"; "wine"; "digits" ] do for a, b in [ "A", "B"; "A", "C"; "B", "C" ] -> r, a, b ] "9 pairs in order"
+            Expect.equal (tests |> List.map _.Adjusted) (Statistics.holm (tests |> List.map _.P)) "Holm over all nine"
+            Expect.equal tests.Head.P (Statistics.welch [ 0.90; 0.91; 0.92 ] [ 0.93; 0.95; 0.94 ]) "Welch's p"
+        testCase "comparisons: a group with fewer than two values is not tested" <| fun () ->
+            let tests = Comparisons.test [ { Label = "x"; Groups = [ "A", [ 0.9; 0.8 ]; "B", [ 0.7 ]; "C", [ 0.6; 0.5 ] ] } ]
+            Expect.equal (tests |> List.map (fun t -> t.First, t.Second)) [ "A", "C" ] "only A–C"
     ]
 
 let private leaderboardTests =
@@ -184,6 +201,80 @@ let private goldenTests =
             Expect.equal (Markdown.escape "<b> & </b>") "&lt;b&gt; &amp; &lt;/b&gt;" "HTML"
             Expect.equal (Markdown.escape "one\r\ntwo\nthree") "one two three" "line breaks in a cell"
             Expect.equal (Markdown.paragraphs "# title\n- item\nplain") "\\# title\n\\- item\nplain" "line starts"
+    ]
+
+/// Every character LaTeX reads as syntax, and one beyond pdflatex's fonts.
+let latexHostile = "_ % & # $ { } ~ ^ \\ < > | \u4E2D"
+
+/// Golden file of report.tex, regenerated like report.md's.
+let private latexGoldenPath = Path.Combine(__SOURCE_DIRECTORY__, "golden", "report.tex")
+
+let private skipComparison (text: string) =
+    [ { Label = "iris " + text; Groups = [ "Dense", [ 0.95; 0.97; 0.96 ]; text, [ 0.93; 0.96; 0.94 ]; "None", [ 0.90; 0.92; 0.91 ] ] }
+      { Label = "wine"; Groups = [ "Dense", [ 0.98; 0.97; 0.99 ]; text, [ 0.97; 0.96 ]; "None", [ 0.94 ] ] } ]
+
+/// Compiles a LaTeX document with pdflatex (Debian's texlive-latex-base; CI installs it) in a
+/// scratch folder: no shell escape, stop at the first error; returns the log.
+let private pdflatex (tex: string) =
+    let folder = Path.Combine(Path.GetTempPath(), "hybrid-latex-" + Guid.NewGuid().ToString "N")
+    Directory.CreateDirectory folder |> ignore
+    try
+        File.WriteAllText(Path.Combine(folder, "report.tex"), tex)
+        let info = Diagnostics.ProcessStartInfo("pdflatex", RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = folder)
+        [ "-no-shell-escape"; "-interaction=nonstopmode"; "-halt-on-error"; "report.tex" ] |> List.iter info.ArgumentList.Add
+        use latex = Diagnostics.Process.Start info |> nonNull
+        let output = latex.StandardOutput.ReadToEndAsync()
+        latex.StandardError.ReadToEnd() |> ignore
+        latex.WaitForExit()
+        let log = File.ReadAllText(Path.Combine(folder, "report.log"))
+        if latex.ExitCode <> 0 then failtestf "pdflatex exited with %d:\n%s" latex.ExitCode output.Result
+        Expect.isTrue (File.Exists(Path.Combine(folder, "report.pdf"))) "a PDF"
+        log
+    finally
+        Directory.Delete(folder, true)
+
+let private withPdflatex (body: unit -> unit) =
+    let found = (Environment.GetEnvironmentVariable "PATH" |> nonNull).Split ':' |> Array.exists (fun d -> File.Exists(Path.Combine(d, "pdflatex")))
+    if found then body ()
+    elif Environment.GetEnvironmentVariable "CI" = "true" then failtest "pdflatex is missing, but CI installs texlive-latex-base: report.tex cannot be compiled"
+    else skiptest "pdflatex is not available (CI installs texlive-latex-base and texlive-latex-recommended); compiling report.tex skipped"
+
+let private latexTests =
+    testList "latex" [
+        testCase "golden file" <| fun () ->
+            let actual = LatexReport.render (sample latexHostile)
+            if Environment.GetEnvironmentVariable "HYBRID_UPDATE_GOLDEN" = "1" then File.WriteAllText(latexGoldenPath, actual)
+            let expected = File.ReadAllText latexGoldenPath
+            if actual <> expected then
+                failtestf "report.tex differs from %s (set HYBRID_UPDATE_GOLDEN=1 to regenerate):\n%s" latexGoldenPath (lineDiff expected actual)
+        testCase "escaping of LaTeX's special characters" <| fun () ->
+            Expect.equal
+                (Latex.escape latexHostile)
+                @"\_ \% \& \# \$ \{ \} \textasciitilde{} \textasciicircum{} \textbackslash{} \textless{} \textgreater{} \textbar{} \texttt{[U+4E2D]}"
+                "specials"
+            Expect.equal (Latex.escape "Zürich\r\nline") "Zürich  line" "Latin-1 kept, line breaks become spaces"
+        testCase "the leaderboard's p-values are Holm-adjusted and the caption says so" <| fun () ->
+            let standings = Leaderboard.rank (sample "x").Trials
+            let raw = standings |> List.choose _.VersusLeader
+            let table = LatexTables.leaderboard [ "M" ] standings
+            Expect.stringContains table "Holm--Bonferroni" "caption names the correction"
+            Expect.stringContains table (sprintf "adjusted for the %d comparisons" raw.Length) "caption counts the comparisons"
+            for p in Statistics.holm raw do
+                Expect.stringContains table (Latex.pValue p) "an adjusted p-value"
+        testCase "the comparison table holds every group and pair, corrected over the table" <| fun () ->
+            let table = LatexTables.comparison "Test accuracy by skip kind" (skipComparison "Diagonal")
+            Expect.stringContains table "& Dense & Diagonal & None & $p$ Dense--Diagonal & $p$ Dense--None & $p$ Diagonal--None" "header"
+            Expect.stringContains table "adjusted for the 4 comparisons in this table by the Holm--Bonferroni method" "caption"
+            Expect.stringContains table "$96.00 \\pm 2.48$ (3)" "mean ± interval (n)"
+            Expect.stringContains table "$94.00$ (1) & " "one seed: no interval"
+        testCase "pdflatex compiles a sweep's report.tex with hostile names" <| fun () ->
+            withPdflatex (fun () ->
+                let log = pdflatex (LatexReport.render (sample latexHostile))
+                Expect.isFalse (log.Contains "Missing character") "every character printed")
+        testCase "pdflatex compiles a comparison's report.tex with hostile names" <| fun () ->
+            withPdflatex (fun () ->
+                let log = pdflatex (LatexReport.comparison ("skip " + latexHostile) latexHostile (skipComparison latexHostile))
+                Expect.isFalse (log.Contains "Missing character") "every character printed")
     ]
 
 let private csvTests =
@@ -248,17 +339,17 @@ let private escapingTests =
 
 let private writeTests =
     testList "write" [
-        testCase "writes the three files and leaves no temporary file" <| fun () ->
+        testCase "writes the four files and leaves no temporary file" <| fun () ->
             let directory = Path.Combine(Path.GetTempPath(), "hybrid-report-" + Guid.NewGuid().ToString "N")
             try
                 let paths = Report.write directory (sample "x")
                 let again = Report.write directory (sample "y")
                 Expect.equal again paths "same paths"
-                Expect.equal (Directory.GetFiles directory |> Array.map Path.GetFileName |> Array.sort) [| "report.html"; "report.md"; "trials.csv" |] "files"
+                Expect.equal (Directory.GetFiles directory |> Array.map Path.GetFileName |> Array.sort) [| "report.html"; "report.md"; "report.tex"; "trials.csv" |] "files"
                 Expect.stringContains (File.ReadAllText paths.Markdown) "digits widths y" "overwritten"
             finally
                 if Directory.Exists directory then Directory.Delete(directory, true)
     ]
 
 let tests =
-    testList "report" [ statisticsTests; leaderboardTests; goldenTests; csvTests; escapingTests; writeTests ]
+    testList "report" [ statisticsTests; leaderboardTests; goldenTests; latexTests; csvTests; escapingTests; writeTests ]

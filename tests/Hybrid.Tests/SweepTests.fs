@@ -126,6 +126,15 @@ let tests =
                 Expect.equal (resumed.Trials |> List.map fingerprint) (clean.Trials |> List.map fingerprint) "same results as a run never killed"
                 let html = File.ReadAllText resumed.Report.Html
                 Expect.isTrue (html.TrimEnd().EndsWith "</html>") "the report is whole")
+        testCase "the best model is saved as safetensors and as ONNX giving the same probabilities" <| fun () ->
+            withRoot (fun root ->
+                let sweep = { resumable () with Base = { (resumable ()).Base with Epochs = 2 }; Seeds = [ 0UL ] }
+                let outcome = runAt root sweep
+                let best = Path.Combine(outcome.Directory, "best")
+                let model = ModelFile.load (Path.Combine(best, "model.safetensors"))
+                let test = sweep.Data.Split.Test
+                let runtime = OnnxRuntime.probabilities (Path.Combine(best, "model.onnx")) test
+                Expect.isLessThanOrEqual (OnnxRuntime.largestDifference runtime (Model.probabilities model test)) 1e-5 "max |p_onnx − p_hybrid|")
         testCase "running a finished sweep again runs nothing" <| fun () ->
             withRoot (fun root ->
                 let sweep = { resumable () with Base = { (resumable ()).Base with Epochs = 2 } }

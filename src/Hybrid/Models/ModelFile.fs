@@ -1,13 +1,15 @@
 /// A model as a safetensors file that PyTorch and NumPy open as they are: tensors W1, b1, W2, b2,
 /// Ws or ws, W3, b3 (row-major F32), input.mean and input.scale when there is preprocessing
 /// (applied as (x − mean) / scale), and under __metadata__ the key "hybrid" holding the
-/// configuration as JSON (shape, skip kind, class names, seed, optimizer, epoch).
+/// configuration as JSON (shape, skip kind, class names, seed, optimizer, epoch). `exportOnnx`
+/// writes the same model as an ONNX graph.
 [<RequireQualifiedAccess>]
 module Hybrid.ModelFile
 
 open System
 open System.Text.Json
 open Hybrid.Engine.Model
+open Google.Protobuf
 open Hybrid.Safetensors
 
 let private metadataKey = "hybrid"
@@ -170,3 +172,15 @@ let toBytes (model: Model) : byte[] = Safetensors.toBytes (toCheckpoint model)
 
 /// Reads a model from a safetensors file's bytes; `name` says where they came from, in errors.
 let ofBytes (name: string) (bytes: byte[]) : Model = ofCheckpoint name (Safetensors.ofBytes name bytes)
+
+/// Writes the model as an ONNX graph (see OnnxGraph), atomically. Its metadata_props hold the
+/// configuration under "hybrid", the same JSON as the safetensors file's, and the class names
+/// under "class_names" as a JSON array, in the order of the output's columns.
+let exportOnnx (path: string) (model: Model) =
+    let metadata = [ metadataKey, configuration model; "class_names", JsonSerializer.Serialize model.ClassNames ]
+    let onnx = OnnxGraph.ofModel metadata model
+    Files.writeAtomically path (fun stream -> onnx.WriteTo stream)
+
+/// Exports the model file at `modelPath` as ONNX at `onnxPath`; a model file that fails validation
+/// raises the loader's InvalidFileException and writes nothing.
+let exportOnnxFrom (modelPath: string) (onnxPath: string) = load modelPath |> exportOnnx onnxPath

@@ -141,14 +141,20 @@ module Report =
         let bytes = UTF8Encoding(false).GetBytes text
         Files.writeAtomically path (fun stream -> stream.Write(bytes, 0, bytes.Length))
 
-    /// Writes report.html, report.md and trials.csv into the directory (created if needed). Each
+    /// Writes report.html, report.md, report.tex and trials.csv into the directory (created if needed). Each
     /// file is replaced whole or not at all: a full disk leaves the earlier ones as they were.
     let write (directory: string) (input: ReportInput) : ReportPaths =
         let paths =
             { Html = Path.Combine(directory, "report.html")
               Markdown = Path.Combine(directory, "report.md")
+              Latex = Path.Combine(directory, "report.tex")
               Csv = Path.Combine(directory, "trials.csv") }
         writeAtomically paths.Csv (TrialsCsv.render input.Trials)
         writeAtomically paths.Markdown (Markdown.render input)
+        writeAtomically paths.Latex (LatexReport.render input)
         writeAtomically paths.Html (ReportHtml.render input)
         paths
+
+    /// Writes a comparison (see LatexTables.comparison) as a LaTeX document at `path`.
+    let writeComparison (path: string) (title: string) (what: string) (rows: ComparisonRow list) =
+        writeAtomically path (LatexReport.comparison title what rows)

@@ -20,7 +20,7 @@ type ReportInput =
       Verifications: Verification list
       GeneratedUtc: DateTime }
 
-type ReportPaths = { Html: string; Markdown: string; Csv: string }
+type ReportPaths = { Html: string; Markdown: string; Latex: string; Csv: string }
 
 [<RequireQualifiedAccess>]
 module ReportInput =

@@ -52,3 +52,16 @@ module Statistics =
             // Welch–Satterthwaite degrees of freedom.
             let dof = standardError2 * standardError2 / (shareA * shareA / float (a.Length - 1) + shareB * shareB / float (b.Length - 1))
             2.0 * StudentT.CDF(0.0, 1.0, dof, -abs t)
+
+    /// Holm–Bonferroni adjusted p-values, in the order given: the i-th smallest of m p-values is
+    /// multiplied by m − i + 1, capped at 1, and made non-decreasing in that order. Rejecting every
+    /// hypothesis whose adjusted p-value is below α keeps the family-wise error rate at α.
+    let holm (pValues: float list) : float list =
+        let m = pValues.Length
+        let ascending = pValues |> List.indexed |> List.sortBy snd
+        let adjusted =
+            ascending
+            |> List.mapi (fun rank (index, p) -> index, min 1.0 (float (m - rank) * p))
+            |> List.scan (fun (_, running) (index, p) -> index, max running p) (-1, 0.0)
+            |> List.tail
+        adjusted |> List.sortBy fst |> List.map snd
