@@ -1,6 +1,7 @@
 // Steady-state throughput of the engine on one network shape: training (gather a shuffled mini-batch,
 // forward, backward, SGD step) and inference, in samples per second, with the allocation-free Stepper.
 //   dotnet fsi scripts/bench.fsx -- --shape 784,256,128,10 --batch 128 --threads 2 --seconds 10 [--skip dense|diagonal|none]
+// It also prints how fast the safetensors reader reads or refuses damaged model files of the shape.
 // The last line is machine-readable: train_samples_per_s=<number> infer_samples_per_s=<number>
 // HYBRID_SMOKE=1 runs for about a second, for CI.
 //
@@ -218,6 +219,29 @@ let compare () =
                 (g 1) (100.0 * g 1 / peak 1) (g 2) (100.0 * g 2 / peak 2) inferRatio
     eprintfn "total %.0f s" watch.Elapsed.TotalSeconds
 
+/// How fast the safetensors reader gets through damaged files (a speed the fuzz tests rely on; speed
+/// targets live here, not in tests): a model file of the benchmark's shape with a few bits flipped, or its header length
+/// overwritten by an absurd value that a trusting reader would allocate or scan. Each is read or refused.
+let damagedFilesPerSecond (shape: NetworkShape) count =
+    let tensor name (rows: int) (columns: int) = { Hybrid.Safetensors.Tensor.Name = name; Shape = [ rows; columns ]; Data = Array.zeroCreate (rows * columns) }
+    let valid =
+        Hybrid.Safetensors.toBytes
+            { Tensors = [ tensor "W1" shape.M shape.D; tensor "W2" shape.L shape.M; tensor "W3" shape.P shape.L ]
+              Metadata = Map [ "format", "hybrid" ] }
+    let random = Random 20240917
+    let damaged i =
+        let bytes = Array.copy valid
+        if i % 2 = 0 then
+            for _ in 1 .. random.Next(1, 5) do
+                let at = random.Next bytes.Length
+                bytes[at] <- bytes[at] ^^^ (1uy <<< random.Next 8)
+        else Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(0, 8), uint64 (random.NextInt64()))
+        bytes
+    let watch = Stopwatch.StartNew()
+    for i in 1 .. count do
+        try Hybrid.Safetensors.ofBytes "damaged" (damaged i) |> ignore with :? Hybrid.InvalidFileException -> ()
+    float count / watch.Elapsed.TotalSeconds
+
 let single () =
     let shape = shapeOf options.Shape options.Skip
     let m = measure shape options.Batch options.Threads options.Seconds options.Warmup
@@ -226,6 +250,7 @@ let single () =
     printfn "allocated bytes per training step: %g" m.AllocatedPerStep
     printfn "training: %.0f FLOP per sample = 2·(2DM + 3ML + 3LP%s), %.1f GFLOP/s" flop (if shape.Skip = SkipKind.Dense then " + 2DL" else "") (m.Train * flop / 1e9)
     if not smoke && m.AllocatedPerStep <> 0.0 then eprintfn "warning: the training step allocated; expected 0 bytes per step"
+    printfn "safetensors reader: %.0f damaged model files of this shape read or refused per second" (damagedFilesPerSecond shape (if smoke then 200 else 2000))
     printfn "train_samples_per_s=%.0f infer_samples_per_s=%.0f" m.Train m.Infer
 
 if options.Compare then compare () else single ()

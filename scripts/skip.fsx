@@ -32,7 +32,7 @@ let comparisonRow (name: string) (outcome: SweepOutcome) : ComparisonRow =
       Groups =
         kinds
         |> List.map (fun kind ->
-            string kind, outcome.Trials |> List.filter (fun t -> t.Values = [ Skip, SkipValue kind ]) |> List.choose _.TestAccuracy) }
+            string kind, outcome.Trials |> List.filter (fun t -> t.Values = List.singleton (Skip, SkipValue kind)) |> List.choose _.TestAccuracy) }
 
 let rows =
     [ for sweep in experiments do

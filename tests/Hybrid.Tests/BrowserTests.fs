@@ -19,7 +19,8 @@ open Expecto
 open Hybrid
 
 let private chromium = "/usr/bin/chromium"
-let private timeout = TimeSpan.FromSeconds 30.0
+// Each wait's limit, far beyond need: on a busy machine Chromium takes tens of seconds to load the page.
+let private timeout = TimeSpan.FromMinutes 5.0
 
 let private output =
     Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, "..", "..", "runs", "report-browser-test"))
@@ -197,8 +198,9 @@ let private browserTest () =
             while (state["missing"] |> nonNull).AsArray().Count > 0 && DateTime.UtcNow < deadline do
                 Thread.Sleep 100
                 state <- evaluate ()
-            // Late events (a chart's deferred work) get a moment to arrive.
-            Thread.Sleep 500
+            // A chart's deferred work (timers, animation frames) may still log an error: wait until the
+            // page has run a frame and then a timer queued after everything already queued.
+            page "Runtime.evaluate" {| expression = "new Promise(done => requestAnimationFrame(() => setTimeout(done)))"; awaitPromise = true |} |> ignore
             let metrics = page "Page.getLayoutMetrics" {| |}
             let content = metrics["cssContentSize"] |> nonNull
             let height = (content["height"] |> nonNull).GetValue<float>()

@@ -11,7 +11,9 @@ let private admin () =
     match Environment.GetEnvironmentVariable "HYBRID_TEST_POSTGRES" with
     | null | "" ->
         failtest "HYBRID_TEST_POSTGRES is not set: run the tests with `dotnet fsi scripts/test.fsx`, which starts a throwaway PostgreSQL server (Debian package: postgresql)"
-    | connectionString -> connectionString
+    // A busy machine (CI's, or one running the suite beside other work) can take longer than
+    // Npgsql's 15 s to open a connection or to create a database: only a server that is gone should fail.
+    | connectionString -> NpgsqlConnectionStringBuilder(connectionString, Timeout = 300, CommandTimeout = 600).ConnectionString
 
 let private execute (connectionString: string) (sql: string) =
     use connection = new NpgsqlConnection(connectionString)

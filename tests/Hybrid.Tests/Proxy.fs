@@ -12,6 +12,7 @@ type Relay(target: IPEndPoint) =
     let listener = new TcpListener(IPAddress.Loopback, 0)
     let open' = ConcurrentDictionary<TcpClient, bool>()
     let mutable cut = false
+    let mutable refused = 0
 
     let pump (client: TcpClient) =
         task {
@@ -27,7 +28,9 @@ type Relay(target: IPEndPoint) =
     let rec accept () =
         task {
             let! client = listener.AcceptTcpClientAsync()
-            if cut then client.Close()
+            if cut then
+                Threading.Interlocked.Increment &refused |> ignore
+                client.Close()
             else
                 open'[client] <- true
                 pump client |> ignore
@@ -48,6 +51,9 @@ type Relay(target: IPEndPoint) =
         open'.Clear()
 
     member _.Restore() = cut <- false
+
+    /// Connections closed on arrival while cut: each one an attempt to reach the server.
+    member _.Refused = Threading.Volatile.Read &refused
 
     interface IDisposable with
         member this.Dispose() =

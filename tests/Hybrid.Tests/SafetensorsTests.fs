@@ -3,7 +3,6 @@ module Hybrid.Tests.SafetensorsTests
 open System
 open System.Buffers.Binary
 open System.IO
-open System.Diagnostics
 open System.Text
 open System.Text.Json
 open Expecto
@@ -390,7 +389,6 @@ let private fuzzCase name (mutate: Random -> byte[] -> byte[]) =
     testCase name <| fun () ->
         let valid = toBytes sample
         let random = Random 20240917
-        let clock = Stopwatch.StartNew()
 
         let outcomes =
             [ for i in 1..2000 ->
@@ -405,7 +403,6 @@ let private fuzzCase name (mutate: Random -> byte[] -> byte[]) =
                       let file = Convert.ToBase64String mutated
                       failtestf "mutation %d (base64 %s) raised %s: %s" i file (e.GetType().Name) e.Message ]
 
-        Expect.isLessThan clock.Elapsed (TimeSpan.FromSeconds 5.0) "2000 mutations in under 5 s"
         Expect.contains outcomes false "some mutations are rejected"
 
 let private headerEnd (bytes: byte[]) = 8 + int (headerLength bytes)

@@ -93,7 +93,11 @@ let private connectionLossTests =
             withRelayedClaim 60.0 (fun store relay c epoch _ ->
                 relay.Cut()
                 let write = Threading.Tasks.Task.Run(fun () -> Store.recordEpochsWithCheckpoint store c [ epoch ] (blob 100 1))
-                Threading.Thread.Sleep 1500
+                let watch = Diagnostics.Stopwatch.StartNew()
+                // Watched for at most 50 s: inside the 60 s retry bound, after which the write would end.
+                while relay.Refused < 2 && watch.Elapsed < TimeSpan.FromSeconds 50.0 do
+                    Threading.Thread.Sleep 10
+                Expect.isGreaterThanOrEqual relay.Refused 2 "tried to reach the server again, more than once"
                 Expect.isFalse write.IsCompleted "still retrying while the server is away"
                 relay.Restore()
                 Expect.isTrue (write.Wait(TimeSpan.FromSeconds 30.0)) "done once the server is back"

@@ -1,4 +1,3 @@
-using Hybrid.Engine.Kernels;
 using Hybrid.Engine.Layers;
 using Hybrid.Engine.Model;
 using Hybrid.Engine.Training;
@@ -6,14 +5,17 @@ using Hybrid.Engine.Training;
 namespace Hybrid.Engine.Tests.Training;
 
 /// <summary>
-/// A training step (forward, zero the gradients, backward, optimizer update) allocates nothing
-/// once warmed up: the workspace, gradients and optimizer state are all sized up front.
+/// The step the trainer takes (<see cref="Stepper"/>: gather the next shuffled mini-batch, forward,
+/// backward overwriting the gradients, optimizer update, a new shuffle at each epoch's start)
+/// allocates nothing once warmed up: batches, workspace, gradients and optimizer state are all sized up front.
 /// </summary>
 public class AllocationTests
 {
     private const int Batch = 16;
-    private const int WarmupSteps = 3;
-    private const int MeasuredSteps = 5;
+    // Three full batches and a short one, so that both sizes of step are measured.
+    private const int Rows = 3 * Batch + 5;
+    private const int WarmupEpochs = 2;
+    private const int MeasuredEpochs = 2;
 
     private static readonly Dictionary<string, OptimizerSettings> Optimizers = new()
     {
@@ -36,29 +38,26 @@ public class AllocationTests
     [MemberData(nameof(Cases))]
     public void A_warmed_up_training_step_allocates_nothing(SkipKind skip, string optimizer)
     {
-        var settings = Optimizers[optimizer];
         var shape = new NetworkShape(6, 10, 9, 3, skip);
-        using var kernels = KernelSet.Fast(1);
-        var network = new Network(shape, kernels, Batch, Optimizer.CoupledDecay(settings));
-        Initialization.Initialize(network.Layout, network.Parameters, seed: 1);
-        var sgd = new Optimizer(settings, network.Layout, kernels.Elementwise);
-        var rng = new Rng(2);
-        var x = Enumerable.Range(0, Batch * shape.D).Select(_ => (float)rng.NextGaussian()).ToArray();
-        var labels = Enumerable.Range(0, Batch).Select(_ => rng.NextInt(shape.P)).ToArray();
+        var options = new TrainingOptions
+        {
+            Epochs = WarmupEpochs + MeasuredEpochs, BatchSize = Batch, Threads = 1, Seed = 1, Optimizer = Optimizers[optimizer],
+        };
+        using var stepper = new Stepper(shape, RandomData(shape), options);
 
-        for (var i = 0; i < WarmupSteps; i++) Step(network, sgd, x, labels);
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < MeasuredSteps; i++) Step(network, sgd, x, labels);
+        while (stepper.Epoch <= WarmupEpochs) stepper.Step();
+        var (steps, before) = (0, GC.GetAllocatedBytesForCurrentThread());
+        for (; stepper.Epoch <= WarmupEpochs + MeasuredEpochs; steps++) stepper.Step();
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
-        Assert.True(allocated == 0, $"{MeasuredSteps} steps with {optimizer} on a {skip} skip allocated {allocated} bytes");
+        Assert.True(allocated == 0, $"{steps} steps with {optimizer} on a {skip} skip allocated {allocated} bytes");
     }
 
-    private static void Step(Network network, Optimizer optimizer, float[] x, int[] labels)
+    private static LabeledData RandomData(NetworkShape shape)
     {
-        network.ForwardUnchecked(x, labels, Batch);
-        network.ZeroGradients();
-        network.BackwardUnchecked(x, labels, [], Batch);
-        optimizer.Update(network.Parameters, network.Gradients, 0.01f);
+        var rng = new Rng(2);
+        var features = Enumerable.Range(0, Rows * shape.D).Select(_ => (float)rng.NextGaussian()).ToArray();
+        var labels = Enumerable.Range(0, Rows).Select(_ => rng.NextInt(shape.P)).ToArray();
+        return new LabeledData(features, labels, shape.D);
     }
 }
