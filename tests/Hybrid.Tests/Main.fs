@@ -8,6 +8,7 @@ let all =
         [ DatasetTests.tests
           SafetensorsTests.tests
           ModelTests.tests
+          WeightsDigestTests.tests
           SpaceTests.tests
           ExperimentTests.tests
           StoreOpeningTests.tests
@@ -35,4 +36,6 @@ let main argv =
     | [| "--sweep-worker"; location; root |] -> WorkersTests.worker location root
     // The disk-fault tests run a small sweep as a child process on a full or read-only disk.
     | [| "--disk-child"; root; seeds |] -> DiskTests.child root seeds
+    // The digest test runs this program again with 512-bit vectors turned off.
+    | [| "--weights-digest" |] -> WeightsDigestTests.child ()
     | _ -> runTestsWithCLIArgs [] argv all
