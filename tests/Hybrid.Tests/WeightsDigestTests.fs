@@ -1,6 +1,6 @@
 /// The same bits on every machine: one SHA-256 over the final weights of four short digits runs,
-/// checked against a committed value here and again in child processes limited to 256-bit and to
-/// 128-bit vectors (README, Determinism, says why every SIMD path gives the same bits).
+/// checked against a committed value here and again in child processes limited to 256-bit vectors,
+/// to 128-bit vectors and to scalars (README, Determinism, says why every path gives the same bits).
 module Hybrid.Tests.WeightsDigestTests
 
 open System
@@ -13,9 +13,9 @@ open Hybrid
 open Hybrid.Engine.Model
 open Hybrid.Engine.Training
 
-/// Produced by `digest ()` on AVX-512 (Zen 5), and the same with AVX-512 or AVX2 turned off.
+/// Produced by `digest ()` on AVX-512 (Zen 5), and the same with AVX-512, AVX2 or all SIMD turned off.
 /// A kernel change that moves any bit of any weight changes it: if that change is meant, replace it.
-let private expected = "76e271f01c38f34d999af68d652adc4f5c74161c590747ac4a8398c6fcf6876e"
+let private expected = "04b8070c8a09a0ae2c7b5afd73e9b7680a72f4e2544cbe11daf88eacd7ce6721"
 
 // M = 192 and a batch of 200 make products summed over k > 128, where the kernels cut k into blocks;
 // L = 40 and the last batch's 57 rows leave edge tiles on both sides of the micro-kernel.
@@ -75,4 +75,8 @@ let tests =
         testCase "the 128-bit path ends with the same weights" <| fun () ->
             let line = childLine "DOTNET_EnableAVX2" "0"
             Expect.equal line $"vector512=false vector256=false digest={expected}" "the child ran on 128-bit vectors and got the committed digest"
+        // Without any hardware intrinsics every vector operation is emulated in scalar code.
+        testCase "the scalar path ends with the same weights" <| fun () ->
+            let line = childLine "DOTNET_EnableHWIntrinsic" "0"
+            Expect.equal line $"vector512=false vector256=false digest={expected}" "the child ran without SIMD and got the committed digest"
     ]
