@@ -9,6 +9,10 @@
 // python3-torch, python3-numpy and libopenblas0-pthread for /usr/bin/python3):
 //   dotnet fsi scripts/bench.fsx -- --compare --rounds 3 --seconds 2
 //
+// With --compare it also times a Fashion-MNIST-sized epoch at 784-256-128-10 (54,000 training rows
+// with Adam at batch 128, then evaluation of 6,000 validation and 10,000 test rows), Hybrid's Trainer
+// against PyTorch doing the same (random data of that shape).
+//
 // FLOP per training sample, counting 2·m·n·k per matrix product, per row of the batch: the forward
 // products, the weight gradients of every product, and the input gradients of the hidden layers (none
 // for X): 2·(2DM + 3ML + 3LP + 2DL), where the 2DL term is the dense skip X·Wsᵀ (0 for the diagonal
@@ -19,6 +23,7 @@
 open System
 open System.Diagnostics
 open System.IO
+open Hybrid.Engine.Layers
 open Hybrid.Engine.Model
 open Hybrid.Engine.Training
 
@@ -104,6 +109,28 @@ let measure (shape: NetworkShape) batch threads seconds warmup =
       Infer = float (calls * batch) / inferSeconds
       AllocatedPerStep = float allocated / float steps }
 
+/// Random rows of the Fashion-MNIST split's sizes: 54,000 training, 6,000 validation, 10,000 test.
+let fashionParts =
+    lazy
+        (let rng = Rng 2UL
+         let part rows = LabeledData(Array.init (rows * 784) (fun _ -> float32 (rng.NextGaussian())), Array.init rows (fun _ -> rng.NextInt 10), 784)
+         part 54000, part 6000, part 10000)
+
+/// Seconds for one epoch as a sweep trial runs it: train (Adam, batch 128), validate, then test.
+let fashionEpoch threads =
+    let train, validation, test = fashionParts.Force()
+    let shape = NetworkShape(784, 256, 128, 10, SkipKind.Dense)
+    let trainOptions =
+        TrainingOptions(Epochs = 1, BatchSize = 128, Threads = threads, Seed = 1UL,
+                        Optimizer = OptimizerSettings(Kind = OptimizerKind.Adam, LearningRate = 1e-3f))
+    let watch = Stopwatch.StartNew()
+    let result = Trainer.Train(shape, train, validation, trainOptions)
+    use kernels = Hybrid.Engine.Kernels.KernelSet.Fast threads
+    let network = Network(shape, kernels, 128)
+    result.Parameters.CopyTo(network.Parameters, 0)
+    Evaluation.Evaluate(network, test) |> ignore
+    watch.Elapsed.TotalSeconds
+
 // ---------------------------------------------------------------- PyTorch and NumPy, as child processes
 
 let python = "/usr/bin/python3"
@@ -141,6 +168,11 @@ let torchMeasure (widths: int[]) (skip: SkipKind) batch threads seconds =
     match runPython threads [ "--shape"; shapeText; "--skip"; skipName; "--batch"; string batch; "--threads"; string threads; "--seconds"; string seconds ] with
     | Ok line -> let f = fields line in { Train = float f["train_samples_per_s"]; Infer = float f["infer_samples_per_s"]; AllocatedPerStep = nan }
     | Error message -> failwithf "bench_torch.py failed: %s" message
+
+let torchEpoch threads =
+    match runPython threads [ "--epoch"; "--threads"; string threads; "--batch"; "128" ] with
+    | Ok line -> let f = fields line in float f["epoch_seconds"]
+    | Error message -> failwithf "bench_torch.py --epoch failed: %s" message
 
 let sgemmPeak threads seconds =
     match runPython threads [ "--sgemm"; "--threads"; string threads; "--seconds"; string seconds ] with
@@ -181,6 +213,10 @@ let compare () =
         if not (results.ContainsKey key) then results[key] <- ResizeArray()
         results[key].Add value
     let peaks = Collections.Generic.Dictionary<int, ResizeArray<float>>()
+    let epochs = Collections.Generic.Dictionary<string * int, ResizeArray<float>>()
+    let addEpoch key seconds =
+        if not (epochs.ContainsKey key) then epochs[key] <- ResizeArray()
+        epochs[key].Add seconds
     let mutable allocated = 0.0
     for round in 1 .. options.Rounds do
         for t in threadCounts do
@@ -196,6 +232,11 @@ let compare () =
                     add (name, batch, t, "torch") torch
                     eprintfn "round %d, %s, batch %d, %d thread(s): Hybrid %.0f, PyTorch %.0f samples/s (%.0f s)"
                         round name batch t hybrid.Train torch.Train watch.Elapsed.TotalSeconds
+        for t in threadCounts do
+            let hybrid, torch = fashionEpoch t, torchEpoch t
+            addEpoch ("hybrid", t) hybrid
+            addEpoch ("torch", t) torch
+            eprintfn "round %d, Fashion-MNIST-sized epoch, %d thread(s): Hybrid %.1f s, PyTorch %.1f s (%.0f s)" round t hybrid torch watch.Elapsed.TotalSeconds
     let med key pick = median [ for m in results[key] -> pick m ]
     let peak t = Seq.max peaks[t] // a ceiling: the best round
     printfn ""
@@ -217,6 +258,13 @@ let compare () =
                 name batch (thousands (train "hybrid" 1)) (thousands (train "hybrid" 2)) (thousands (train "torch" 1)) (thousands (train "torch" 2))
                 (train "hybrid" 1 / torchBest) (train "hybrid" 2 / torchBest)
                 (g 1) (100.0 * g 1 / peak 1) (g 2) (100.0 * g 2 / peak 2) inferRatio
+    let epoch who t = median (List.ofSeq epochs[(who, t)])
+    let best who = min (epoch who 1) (epoch who 2)
+    printfn ""
+    printfn "| Fashion-MNIST-sized epoch, seconds (54,000 rows, Adam, batch 128, then 6,000 validation and 10,000 test rows) | Hybrid 1T | Hybrid 2T | PyTorch 1T | PyTorch 2T | PyTorch best ÷ Hybrid best |"
+    printfn "|---|---|---|---|---|---|"
+    printfn "| 784-256-128-10, dense skip | %.2f | %.2f | %.2f | %.2f | %.2f× |"
+        (epoch "hybrid" 1) (epoch "hybrid" 2) (epoch "torch" 1) (epoch "torch" 2) (best "torch" / best "hybrid")
     eprintfn "total %.0f s" watch.Elapsed.TotalSeconds
 
 /// How fast the safetensors reader gets through damaged files (a speed the fuzz tests rely on; speed

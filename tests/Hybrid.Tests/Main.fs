@@ -9,6 +9,7 @@ let all =
           SafetensorsTests.tests
           ModelTests.tests
           OnnxTests.tests
+          WeightsDigestTests.tests
           SpaceTests.tests
           ExperimentTests.tests
           RankingTests.tests
@@ -40,4 +41,6 @@ let main argv =
     | [| "--disk-child"; root; seeds |] -> DiskTests.child root seeds
     // The fuzz tests run as children under a heap limit, one per group.
     | [| "--fuzz-child"; group |] -> FuzzChild.child group
+    // The digest test runs this program again with 512-bit vectors turned off.
+    | [| "--weights-digest" |] -> WeightsDigestTests.child ()
     | _ -> runTestsWithCLIArgs [] argv all

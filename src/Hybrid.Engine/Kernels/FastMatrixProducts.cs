@@ -90,7 +90,7 @@ public sealed unsafe class FastMatrixProducts : IMatrixProducts, IDisposable
         }
 
         var job = new GemmJob(op, _workspaces, _wide, Split(op));
-        var kc = PackedGemm.KBlocks(op.K, _wide).Kc;
+        var kc = PackedGemm.KBlocks(op.K).Kc;
         for (var part = 0; part < job.Parts; part++)
         {
             var (i0, i1, j0, j1) = job.Range(part);

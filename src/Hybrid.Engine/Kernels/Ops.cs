@@ -5,21 +5,28 @@ namespace Hybrid.Engine.Kernels;
 /// <summary>tanh(x + y): the first layer's bias-and-activation epilogue.</summary>
 public readonly struct TanhOfSum : IBinaryOp
 {
-    public float Invoke(float x, float y) => MathF.Tanh(x + y);
+    // tanh(t) = sign(t)·(1 − e)/(1 + e) with e = e^(−2|t|) in (0, 1]: a large |t| makes e exactly 0
+    // and the result exactly ±1, never NaN. The scalar form is the vector one lane by lane, so a
+    // row's tail has the same bits it would have in a vector.
+    public float Invoke(float x, float y)
+    {
+        var t = x + y;
+        var e = ExpOfNonPositive.Invoke(-2f * MathF.Abs(t));
+        return MathF.CopySign((1f - e) / (1f + e), t);
+    }
 
-    // tanh(t) = sign(t)·(1 − 2/(e^{2|t|} + 1)): e^{2|t|} overflowing to ∞ gives exactly ±1, never NaN.
     public Vector256<float> Invoke(Vector256<float> x, Vector256<float> y)
     {
         var t = x + y;
-        var magnitude = Vector256<float>.One - Vector256.Create(2f) / (Vector256.Exp(Vector256.Abs(t) * 2f) + Vector256<float>.One);
-        return Vector256.CopySign(magnitude, t);
+        var e = ExpOfNonPositive.Invoke(Vector256.Create(-2f) * Vector256.Abs(t));
+        return Vector256.CopySign((Vector256<float>.One - e) / (Vector256<float>.One + e), t);
     }
 
     public Vector512<float> Invoke(Vector512<float> x, Vector512<float> y)
     {
         var t = x + y;
-        var magnitude = Vector512<float>.One - Vector512.Create(2f) / (Vector512.Exp(Vector512.Abs(t) * 2f) + Vector512<float>.One);
-        return Vector512.CopySign(magnitude, t);
+        var e = ExpOfNonPositive.Invoke(Vector512.Create(-2f) * Vector512.Abs(t));
+        return Vector512.CopySign((Vector512<float>.One - e) / (Vector512<float>.One + e), t);
     }
 }
 
@@ -83,14 +90,14 @@ public readonly struct MultiplyAdd : ITernaryOp
     public Vector512<float> Invoke(Vector512<float> x, Vector512<float> y, Vector512<float> z) => x * y + z;
 }
 
-/// <summary>e^(x − shift): softmax's numerator with the row maximum as the shift.</summary>
+/// <summary>e^(x − shift): softmax's numerator with the row maximum as the shift, so the power is never positive.</summary>
 public readonly struct ShiftedExp(float shift) : IUnaryOp
 {
-    public float Invoke(float x) => MathF.Exp(x - shift);
+    public float Invoke(float x) => ExpOfNonPositive.Invoke(x - shift);
 
-    public Vector256<float> Invoke(Vector256<float> x) => Vector256.Exp(x - Vector256.Create(shift));
+    public Vector256<float> Invoke(Vector256<float> x) => ExpOfNonPositive.Invoke(x - Vector256.Create(shift));
 
-    public Vector512<float> Invoke(Vector512<float> x) => Vector512.Exp(x - Vector512.Create(shift));
+    public Vector512<float> Invoke(Vector512<float> x) => ExpOfNonPositive.Invoke(x - Vector512.Create(shift));
 }
 
 /// <summary>x + scale·y: adds a scaled copy, e.g. weight decay λ·W into a gradient.</summary>

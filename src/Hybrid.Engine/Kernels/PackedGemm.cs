@@ -54,11 +54,12 @@ internal static unsafe class PackedGemm
     public static bool WideByDefault => Vector512.IsHardwareAccelerated;
 
     /// <summary>
-    /// The deepest k block: the 32 × kc B micro-panel must sit in L1 beside the A panels streaming
-    /// past it. 256 gives 32 KB, right for the 48 KB L1 of AVX-512 cores; 128 gives 16 KB, half the
-    /// 32 KB L1 that AVX2-only cores typically have.
+    /// The deepest k block: the 32 × kc B micro-panel (32 KB) sits in the 48 KB L1 of AVX-512 cores
+    /// beside the A panels streaming past it. The same on every CPU, because the cut decides the
+    /// rounding: each block's sum is added to C, so another cut would give other bits. (On a 32 KB L1
+    /// the panel spills to L2; 128 suited those cores better, but only one cut can be the same everywhere.)
     /// </summary>
-    public static int MaxKc(bool wide) => wide ? 256 : 128;
+    public const int MaxKc = 256;
 
     /// <summary>Floats one worker needs to pack its share of a problem.</summary>
     public static long WorkspaceFloats(int rows, int cols, int kc) =>
@@ -68,11 +69,12 @@ internal static unsafe class PackedGemm
 
     /// <summary>
     /// k is cut into equal blocks (784 = 4 × 196) rather than 256 + 256 + 256 + 16, so no block is
-    /// too thin to amortise its packing. The cut depends on k alone, never on the thread count.
+    /// too thin to amortise its packing. The cut depends on k alone, never on the thread count or
+    /// the vector width.
     /// </summary>
-    public static (int Blocks, int Kc) KBlocks(int k, bool wide)
+    public static (int Blocks, int Kc) KBlocks(int k)
     {
-        var blocks = (k + MaxKc(wide) - 1) / MaxKc(wide);
+        var blocks = (k + MaxKc - 1) / MaxKc;
         return (blocks, (k + blocks - 1) / blocks);
     }
 
@@ -80,7 +82,7 @@ internal static unsafe class PackedGemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(in GemmOperands op, int i0, int i1, int j0, int j1, float* work, bool wide)
     {
-        var (blocks, kcMax) = KBlocks(op.K, wide);
+        var (blocks, kcMax) = KBlocks(op.K);
         var aPack = work;
         var bPack = aPack + (long)RoundUp(Math.Min(i1 - i0, MC), MicroKernel.Rows) * kcMax;
         var edge = bPack + (long)RoundUp(Math.Min(j1 - j0, NC), MicroKernel.Cols) * kcMax;
