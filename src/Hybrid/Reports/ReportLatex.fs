@@ -95,21 +95,21 @@ module LatexTables =
             tests
 
     /// The leaderboard's best configurations with their settings, accuracies and adjusted p-values.
-    let leaderboard (names: string list) (standings: Standing list) =
+    let leaderboard (settings: Setting list) (standings: Standing list) =
         let adjusted = pValuesVersusLeader standings
         let shown = List.truncate leaderboardRows standings
         let header =
-            [ "Rank"; "Config." ] @ (names |> List.map Latex.escape) @ [ "Validation acc."; "Test acc."; "$n$"; "$p$ vs.\\ 1" ]
+            [ "Rank"; "Config." ] @ (settings |> List.map (Setting.name >> Latex.escape)) @ [ "Validation acc."; "Test acc."; "$n$"; "$p$ vs.\\ 1" ]
         let rows =
             shown
             |> List.mapi (fun i s ->
                 [ string (i + 1); Latex.escape (ReportFormat.configuration s.Configuration) ]
-                @ (names |> List.map (fun n -> Latex.escape (Leaderboard.valueOf n s.Values)))
+                @ (settings |> List.map (fun setting -> Latex.escape (ReportFormat.value setting s.Values)))
                 @ [ Latex.percent s.ValidationAccuracy
                     Latex.optional Latex.percent s.TestAccuracy
                     string s.ValidationAccuracy.N
                     Latex.optional Latex.pValue (adjusted.TryFind s.Configuration) ])
-        let alignment = "rl" + String.replicate names.Length "l" + "rrrr"
+        let alignment = "rl" + String.replicate settings.Length "l" + "rrrr"
         Latex.table (leaderboardCaption shown.Length standings.Length adjusted.Count) "tab:leaderboard" alignment header rows
 
     /// One row per comparison row: each group's mean ± interval (n), then the Holm-adjusted
@@ -147,7 +147,7 @@ module LatexReport =
             sprintf "Data: %s. %s. Generated %s." (Latex.escape input.DataName) (Latex.escape (ReportFormat.counts input.Trials)) (ReportFormat.timestamp input.GeneratedUtc)
         let leaderboard =
             if standings.IsEmpty then "No trial has completed."
-            else LatexTables.leaderboard (Leaderboard.settingNames input.Trials) standings
+            else LatexTables.leaderboard (Leaderboard.settings input.Trials) standings
         Latex.document (sprintf "Sweep report: %s" (Latex.escape input.SweepName)) (summary + "\n\n" + leaderboard)
 
     /// A comparison's report.tex (see LatexTables.comparison).
