@@ -256,7 +256,7 @@ let private latexTests =
         testCase "the leaderboard's p-values are Holm-adjusted and the caption says so" <| fun () ->
             let standings = Leaderboard.rank (sample "x").Trials
             let raw = standings |> List.choose _.VersusLeader
-            let table = LatexTables.leaderboard [ "M" ] standings
+            let table = LatexTables.leaderboard [ M ] standings
             Expect.stringContains table "Holm--Bonferroni" "caption names the correction"
             Expect.stringContains table (sprintf "adjusted for the %d comparisons" raw.Length) "caption counts the comparisons"
             for p in Statistics.holm raw do
