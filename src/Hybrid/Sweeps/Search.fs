@@ -225,12 +225,12 @@ module Search =
                         Ok(decisions, survivors @ prunedHere)
                     | Error e -> Error e
         let rec batches batch proposedSoFar (observed: Observation list) trials decisions =
-            let finish next = { Trials = List.rev trials |> List.concat; Decisions = List.rev decisions; Next = next }
-            if proposedSoFar >= search.Configurations then finish Step.Done
+            let finish trials decisions next = { Trials = List.rev trials |> List.concat; Decisions = List.rev decisions; Next = next }
+            if proposedSoFar >= search.Configurations then finish trials decisions Step.Done
             else
                 let rungEpochs, size = Halving.ofBatch search.Pruning maxEpochs search.BatchSize batch
                 let candidates, how = sampling.Propose batch (min size (search.Configurations - proposedSoFar)) observed
-                if candidates.IsEmpty then finish Step.Done
+                if candidates.IsEmpty then finish trials decisions Step.Done
                 else
                     let configurations = candidates |> List.mapi (fun i c -> proposedSoFar + i, c)
                     let batchTrials = configurations |> List.collect trialsOf
@@ -243,10 +243,10 @@ module Search =
                     let missing = batchTrials |> List.filter (fun t -> (progress t.Key).IsNone)
                     if not missing.IsEmpty then
                         let until = if rungEpochs.Length = 1 then None else Some rungEpochs[0]
-                        finish (Step.Apply(proposal, missing |> List.map (fun t -> Change.Add(t, until))))
+                        finish trials decisions (Step.Apply(proposal, missing |> List.map (fun t -> Change.Add(t, until))))
                     else
                         match rungs rungEpochs batchTrials batch 0 configurations decisions with
-                        | Error(decisions, next) -> { Trials = List.rev trials |> List.concat; Decisions = List.rev decisions; Next = next }
+                        | Error(decisions, next) -> finish trials decisions next
                         | Ok(decisions, outcomes) ->
                             let seen = outcomes |> List.map (fun (c, candidate, epochs, score) -> { Point = candidate.Point; Configuration = c; Epochs = epochs; Score = score })
                             batches (batch + 1) (proposedSoFar + configurations.Length) (observed @ seen) trials decisions
