@@ -24,12 +24,10 @@ let private halvingTests =
         testCase "Hyperband cycles through its brackets, more configurations where it prunes harder" <| fun () ->
             let brackets = List.init 4 (Halving.ofBatch (Pruning.Hyperband(3, 3)) 27 9)
             Expect.equal brackets [ [ 3; 9; 27 ], 9; [ 9; 27 ], 5; [ 27 ], 3; [ 3; 9; 27 ], 9 ] "s = 2, 1, 0, then 2 again"
-        testCase "the best ⌊n/η⌋ go on, NaN last, ties to the lower configuration" <| fun () ->
-            let promoted, pruned = Halving.promote (Pruning.Halving(1, 3)) [ 0, 0.5; 1, nan; 2, 0.9; 3, 0.7; 4, 0.9; 5, 0.1; 6, 0.2 ]
-            Expect.equal promoted [ 2, 0.9; 4, 0.9 ] "7 / 3 = 2 survivors, by score then configuration"
-            Expect.equal (pruned |> List.map fst) [ 3; 0; 6; 5; 1 ] "the rest in rank order, NaN last"
-        testCase "at least one configuration goes on" <| fun () ->
-            Expect.equal (Halving.promote (Pruning.Hyperband(1, 4)) [ 0, 0.5; 1, 0.6 ] |> fst) [ 1, 0.6 ] "2 / 4 rounds to 1, not 0"
+        testCase "the best ⌊n/η⌋ go on, at least one" <| fun () ->
+            Expect.equal (Halving.survivors (Pruning.Halving(1, 3)) 7) 2 "7 / 3"
+            Expect.equal (Halving.survivors (Pruning.Hyperband(1, 4)) 2) 1 "2 / 4 rounds to 1, not 0"
+            Expect.equal (Halving.survivors Pruning.Off 7) 7 "no pruning: all"
         testCase "a minimum above the epochs or η below 2 is refused, naming both" <| fun () ->
             let e = raised<ArgumentException> (fun () -> Halving.ofBatch (Pruning.Halving(30, 3)) 20 9 0 |> ignore)
             Expect.stringContains e.Message "minimum epochs = 30" "the value"
@@ -231,11 +229,10 @@ let private runTests =
                 let prepared = Run.prepare (digitsSearch "search" 1).Data
                 for t in resumed do
                     let model = Store.model store t.Key |> Option.map (ModelFile.ofBytes t.Key)
-                    let identical, detail = Verify.trial store.Location prepared t model
+                    let identical, detail = Verify.trial prepared t model
                     Expect.isTrue identical (sprintf "trial %s, resumed %d times, against a run straight through: %s" t.Key (t.Attempts - 1) detail)
                 for t in two.Trials |> List.filter (fun t -> t.State = TrialState.Finished Pruned) do
-                    let settings = Sweep.parseSettings store.Location t.Key t.Settings
-                    let _, full = Model.train settings prepared.Scaler prepared.Train prepared.Validation null None
+                    let _, full = Model.train t.Settings prepared.Scaler prepared.Train prepared.Validation null None
                     Expect.equal t.History (List.ofSeq full.History |> List.truncate t.History.Length) (sprintf "pruned trial %s is a prefix of its full run" t.Key))
         testCase "two processes on one store, and a process killed again and again then resumed, decide as one" <| fun () ->
             withRoot (fun root ->

@@ -42,10 +42,3 @@ module Halving =
         | Pruning.Off -> n
         | Pruning.Halving(_, eta)
         | Pruning.Hyperband(_, eta) -> max 1 (n / eta)
-
-    /// Splits scored configurations into those that go on and those pruned: highest score first, a
-    /// NaN score last, ties to the lower configuration number.
-    let promote (pruning: Pruning) (scores: (int * float) list) : (int * float) list * (int * float) list =
-        scores
-        |> List.sortBy (fun (configuration, score) -> (if Double.IsNaN score then Double.PositiveInfinity else -score), configuration)
-        |> List.splitAt (survivors pruning scores.Length)

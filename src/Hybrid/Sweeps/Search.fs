@@ -167,8 +167,14 @@ module Search =
                 let how = sprintf "TPE over %d observations (%d good)" ranked.Length (Tpe.goodCount options ranked.Length)
                 fresh count (fun () -> Tpe.propose options sweep.Space ranked rng), how
 
-    let private meanScore (epoch: int) (histories: EpochMetrics list list) =
-        histories |> List.averageBy (figureAt epoch)
+    /// The configurations ranked at a rung by `Ranking` (the one definition of "best"), each with its
+    /// mean validation accuracy at the rung's epoch; those with no finite figure last, NaN, in order.
+    let private rankAt (epoch: int) (configurations: int list) (members: (Trial * EpochMetrics list) list) : (int * float) list =
+        let ranked =
+            members
+            |> Ranking.rank (fun (t, history) -> Some { Configuration = t.Configuration; Seed = t.Seed; Validation = figureAt epoch history })
+            |> List.map (fun r -> r.Configuration, r.MeanValidation)
+        ranked @ (configurations |> List.filter (fun c -> not (List.exists (fst >> (=) c) ranked)) |> List.map (fun c -> c, nan))
 
     /// Replays the search over what the store knows (`progress` of a trial by key; None when the
     /// store does not have it) and says what it needs next.
@@ -203,12 +209,14 @@ module Search =
                 | TrialProgress.Ended _ -> true
                 | TrialProgress.AtRung _ -> not last && atRung epoch t
                 | TrialProgress.Waiting -> false
+            // ranked only once every member is at the rung: before, some have no figure there yet
+            let ranked () = rankAt epoch (List.map fst alive) (members |> List.map (fun t -> t, historyOf t))
             if not (List.forall ready members) then Error(decisions, Step.Train)
             elif last then
-                Ok(decisions, alive |> List.map (fun (c, candidate) -> c, candidate, epoch, meanScore epoch (members |> List.filter (fun t -> t.Configuration = c) |> List.map historyOf)))
+                Ok(decisions, ranked () |> List.map (fun (c, score) -> c, snd (alive |> List.find (fst >> (=) c)), epoch, score))
             else
-                let scores = alive |> List.map (fun (c, _) -> c, meanScore epoch (members |> List.filter (fun t -> t.Configuration = c) |> List.map historyOf))
-                let promoted, pruned = Halving.promote search.Pruning scores
+                let ranked = ranked ()
+                let promoted, pruned = List.splitAt (Halving.survivors search.Pruning ranked.Length) ranked
                 let decision = Decision.Promote { Batch = batch; Rung = rung; Epoch = epoch; Promoted = promoted; Pruned = pruned }
                 let goesOn c = promoted |> List.exists (fun (p, _) -> p = c)
                 let until = if rung + 1 = rungEpochs.Length - 1 then None else Some rungEpochs[rung + 1]
