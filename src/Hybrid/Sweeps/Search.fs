@@ -195,10 +195,12 @@ module Search =
             | TrialProgress.AtRung h
             | TrialProgress.Ended(_, h) -> h
             | TrialProgress.Waiting -> []
+        // stopped at exactly this rung: a trial paused at a later rung has this one's epoch in its history too
         let atRung epoch (t: Trial) =
             match stateOf t with
-            | TrialProgress.AtRung h -> h |> List.exists (fun m -> m.Epoch = epoch)
-            | _ -> false
+            | TrialProgress.AtRung h -> h |> List.tryLast |> Option.exists (fun m -> m.Epoch = epoch)
+            | TrialProgress.Waiting
+            | TrialProgress.Ended _ -> false
         // Runs batch `batch`'s rungs from `rung` on; returns the step it needs, or the batch's observations once it is done.
         let rec rungs (rungEpochs: int list) (batchTrials: Trial list) batch rung (alive: (int * Candidate) list) decisions =
             let epoch = rungEpochs[rung]
@@ -207,7 +209,7 @@ module Search =
             let ready (t: Trial) =
                 match stateOf t with
                 | TrialProgress.Ended _ -> true
-                | TrialProgress.AtRung _ -> not last && atRung epoch t
+                | TrialProgress.AtRung h -> not last && h |> List.exists (fun m -> m.Epoch = epoch)
                 | TrialProgress.Waiting -> false
             // ranked only once every member is at the rung: before, some have no figure there yet
             let ranked () = rankAt epoch (List.map fst alive) (members |> List.map (fun t -> t, historyOf t))
