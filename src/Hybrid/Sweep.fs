@@ -218,7 +218,7 @@ module SweepRunner =
             best
             |> Option.bind (fun b -> Store.model store b.Trial.Key |> Option.map (ModelFile.ofBytes (sprintf "%s, model of trial %s" store.Location b.Trial.Key)))
         bestModel |> Option.iter (ModelFile.save (Path.Combine(directory, "best", "model.safetensors")))
-        let input = ReportInput.ofStore sweep (Store.manifest store sweep.Name) trials (Store.verifications store sweep.Name) (bestModel |> Option.map (fun m -> confusion m sweep.Data.Split.Test))
+        let input = ReportInput.ofStore sweep (Store.manifest store sweep.Name) trials (Store.verifications store sweep.Name) (Store.decisions store sweep.Name) (bestModel |> Option.map (fun m -> confusion m sweep.Data.Split.Test))
         trials, best, Report.write directory input
 
     type Sweep with

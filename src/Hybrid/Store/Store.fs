@@ -564,15 +564,15 @@ module Store =
             | Step.Done -> ()
             plan)
 
-    /// The decisions recorded for the sweep's current definition, in the order they were made: (batch, rung, what was decided); a proposal is rung −1.
-    let decisions (store: Store) (sweepName: string) : (int * int * string) list =
+    /// The decisions recorded for the sweep's current definition, in the order they were made.
+    let decisions (store: Store) (sweepName: string) : StoredDecision list =
         reading store (fun tx ->
             query
                 tx
                 """SELECT d.batch, d.rung, d.detail FROM decisions d JOIN sweeps w ON w.name = d.sweep AND w.definition_hash = d.definition_hash
                    WHERE d.sweep = @sweep ORDER BY d.batch, d.rung"""
                 [ "@sweep", box sweepName ]
-                (fun r -> Sql.int32 r 0, Sql.int32 r 1, r.GetString 2))
+                (fun r -> { Batch = Sql.int32 r 0; Rung = Sql.int32 r 1; Detail = r.GetString 2 }))
 
     // ---- Verification ----
 

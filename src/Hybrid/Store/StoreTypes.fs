@@ -125,3 +125,11 @@ type Verification =
       VerifiedUtc: DateTime
       Identical: bool
       Detail: string }
+
+/// A decision of an adaptive search as recorded: which batch proposed what, which rung promoted what.
+type StoredDecision =
+    { Batch: int
+      /// The rung in its batch; −1 for the batch's proposal.
+      Rung: int
+      /// `Decision.describe` of it.
+      Detail: string }
