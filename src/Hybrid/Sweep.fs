@@ -268,6 +268,12 @@ module SweepRunner =
 
         /// Re-runs the `count` best finished trials from their stored records alone and checks that
         /// weights and every epoch's metrics come out bit-identical; records the verdicts and rewrites the report.
+        /// Re-derives an adaptive search's proposals and promotions from its stored results alone and
+        /// checks them against the recorded decisions: (whether all agree, what was compared or what differed).
+        static member verifyDecisions(sweep: Sweep) : bool * string =
+            use store = Store.connect (storeFor sweep)
+            Verify.decisions store sweep
+
         static member verify (count: int) (sweep: Sweep) : Verification list =
             let directory = directoryOf sweep.Name
             use store = Store.connect (storeFor sweep)

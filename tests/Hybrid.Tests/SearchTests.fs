@@ -224,6 +224,8 @@ let private runTests =
                 Expect.equal (stored one.Database "search") (decisions, trials) "decisions and trials"
                 Expect.isTrue (trials |> List.exists (fun (_, _, state, _, _, _, _, _) -> state = TrialState.Finished Pruned)) "some trials were pruned"
                 use store = Store.openAt two.Database
+                let agree, detail = Verify.decisions store (digitsSearch "search" 1)
+                Expect.isTrue agree (sprintf "the decisions re-derive from the results: %s" detail)
                 let resumed = two.Trials |> List.filter (fun t -> t.State = TrialState.Finished Completed && t.Attempts > 1)
                 Expect.isNonEmpty resumed "some completed trials went on from a rung"
                 let prepared = Run.prepare (digitsSearch "search" 1).Data

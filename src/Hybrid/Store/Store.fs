@@ -564,6 +564,12 @@ module Store =
             | Step.Done -> ()
             plan)
 
+    /// The search re-derived from what the store holds, deciding nothing: what `Sweep.verifyDecisions` compares with the record.
+    let plan (store: Store) (sweep: Sweep) (search: Search) : Plan =
+        reading store (fun tx ->
+            let known = resultsIn store tx sweep.Name |> List.map (fun t -> t.Key, progressOf t) |> Map.ofList
+            Search.plan sweep search known.TryFind)
+
     /// The decisions recorded for the sweep's current definition, in the order they were made.
     let decisions (store: Store) (sweepName: string) : StoredDecision list =
         reading store (fun tx ->
