@@ -62,19 +62,29 @@ module SweepRunner =
     let private grace () = seconds "HYBRID_GRACE_SECONDS" (fun s -> s > 0.0) 60.0
 
     /// This process's claims on running trials, and which of them another worker has taken over.
+    /// Removing and losing name the claim, not only its trial: an adaptive search's trial paused at a
+    /// rung is claimed again when it goes on, and a late word about its old claim (a heartbeat that
+    /// found it paused, the recorder's removal) must not stop or forget the new one.
     type private Claims() =
         let held = ConcurrentDictionary<string, Claim>()
         let lost = ConcurrentDictionary<string, bool>()
-        member _.Add(claim: Claim) = held[claim.Key] <- claim
+        let isHeld (claim: Claim) =
+            match held.TryGetValue claim.Key with
+            | true, current -> current.Token = claim.Token
+            | _ -> false
+        member _.Add(claim: Claim) = lock held (fun () -> held[claim.Key] <- claim)
         member _.TryGet(key: string) =
             match held.TryGetValue key with
             | true, claim -> Some claim
             | _ -> None
-        member _.Remove(key: string) =
-            held.TryRemove key |> ignore
-            lost.TryRemove key |> ignore
-        member _.Lose(key: string) = lost[key] <- true
-        member _.IsLost(key: string) = lost.ContainsKey key
+        member _.Remove(claim: Claim) =
+            lock held (fun () -> if isHeld claim then held.TryRemove claim.Key |> ignore)
+            lost.TryRemove claim.Token |> ignore
+        member _.Lose(claim: Claim) = lock held (fun () -> if isHeld claim then lost[claim.Token] <- true)
+        member _.IsLost(key: string) =
+            match held.TryGetValue key with
+            | true, claim -> lost.ContainsKey claim.Token
+            | _ -> false
         member _.All = List.ofSeq held.Values
         member _.Count = held.Count
 
@@ -87,21 +97,63 @@ module SweepRunner =
                 eprintfn "%s; the trial starts over" e.Message
                 None)
 
+    /// How often a worker waiting at an adaptive search's barrier looks again.
+    let private barrierPoll = TimeSpan.FromSeconds 0.2
+
+    /// The trials this process knows by key: the sweep's expansion, or the trials an adaptive search
+    /// has proposed so far (learnt again from the store when a worker claims one it has not seen).
+    type private Known(store: Store, sweep: Sweep) =
+        let mutable trials: Map<string, Trial> =
+            match sweep.Strategy with
+            | Strategy.Adaptive _ -> Map.empty
+            | Strategy.Grid _
+            | Strategy.Random _
+            | Strategy.Sobol _ -> Sweep.expand sweep |> List.map (fun t -> t.Key, t) |> Map.ofList
+
+        /// Makes the search's next decision if one is due (see `Store.advance`) and learns its trials.
+        member _.Advance(search: Search) : Step =
+            let plan = Store.advance store sweep search
+            lock store (fun () -> trials <- plan.Trials |> List.map (fun t -> t.Key, t) |> Map.ofList)
+            plan.Next
+
+        member this.Find(key: string) : Trial option =
+            match lock store (fun () -> trials.TryFind key), sweep.Strategy with
+            | Some trial, _ -> Some trial
+            | None, Strategy.Adaptive search ->
+                this.Advance search |> ignore
+                lock store (fun () -> trials.TryFind key)
+            | None, _ -> None
+
     /// The next trial for one of this process's workers. When nothing is claimable but trials run
-    /// elsewhere, waits: their workers may die, and someone must take their trials over.
-    let rec private nextJob (store: Store) (sweep: Sweep) (trials: Map<string, Trial>) (claims: Claims) () : Run.Job option =
+    /// elsewhere, waits: their workers may die, and someone must take their trials over. An adaptive
+    /// search waits for its rung or batch to finish (a barrier: every trial of it at its rung or
+    /// ended), then whichever worker comes first makes the decision that gives out more work.
+    let rec private nextJob (store: Store) (sweep: Sweep) (known: Known) (claims: Claims) () : Run.Job option =
+        let again (wait: TimeSpan) =
+            Threading.Thread.Sleep wait
+            nextJob store sweep known claims ()
         match Store.claimNext store sweep.Name Worker.current (grace ()) with
         | Some claim ->
             claims.Add claim
-            match trials.TryFind claim.Key with
-            | Some trial -> Some(trial, resumeFrom claim)
+            match known.Find claim.Key with
+            | Some trial -> Some(trial, resumeFrom claim, claim.Until)
             | None -> raise (StoreException(store.Location, sprintf "trial %s of sweep '%s' is not in this script's expansion of it" claim.Key sweep.Name))
         | None ->
             let counts = Store.counts store sweep.Name
-            if counts.Pending = 0 && counts.Running <= claims.Count then None
-            else
-                Threading.Thread.Sleep(min (grace () / 6.0) (TimeSpan.FromSeconds 2.0))
-                nextJob store sweep trials claims ()
+            match sweep.Strategy with
+            | Strategy.Adaptive search when counts.Pending = 0 && counts.Running = 0 ->
+                match known.Advance search with
+                | Step.Apply _ -> nextJob store sweep known claims ()
+                | Step.Done -> None
+                | Step.Train -> again barrierPoll
+            // the barrier is usually a trial's last epochs away
+            | Strategy.Adaptive _ -> again barrierPoll
+            | Strategy.Grid _
+            | Strategy.Random _
+            | Strategy.Sobol _ when counts.Pending = 0 && counts.Running <= claims.Count -> None
+            | Strategy.Grid _
+            | Strategy.Random _
+            | Strategy.Sobol _ -> again (min (grace () / 6.0) (TimeSpan.FromSeconds 2.0))
 
     /// How often a running trial saves a checkpoint: at the first epoch that ends this long after
     /// its last one (HYBRID_CHECKPOINT_SECONDS, default 5; 0 saves after every epoch). A checkpoint
@@ -125,14 +177,22 @@ module SweepRunner =
                 if since.Elapsed >= every then
                     claims.TryGet t.Key
                     |> Option.iter (fun claim ->
-                        if not (Store.recordEpochsWithCheckpoint store claim (List.rev epochs) (Checkpoint.encode checkpoint)) then claims.Lose t.Key)
+                        if not (Store.recordEpochsWithCheckpoint store claim (List.rev epochs) (Checkpoint.encode checkpoint)) then claims.Lose claim)
                     unsaved[t.Key] <- (Diagnostics.Stopwatch.StartNew(), [])
+            | Paused(t, checkpoint) ->
+                let _, epochs = unsaved[t.Key]
+                unsaved.Remove t.Key |> ignore
+                claims.TryGet t.Key
+                |> Option.iter (fun claim ->
+                    let kept = checkpoint.KeptEpoch, checkpoint.BestValidationLoss, Search.figureAt checkpoint.Epoch (List.ofSeq checkpoint.History)
+                    Store.pause store claim (List.rev epochs) checkpoint.Epoch (Checkpoint.encode checkpoint) kept |> ignore
+                    claims.Remove claim)
             | Finished(result, model) ->
                 unsaved.Remove result.Trial.Key |> ignore
                 claims.TryGet result.Trial.Key
                 |> Option.iter (fun claim ->
                     Store.finish store claim result (model |> Option.map ModelFile.toBytes) |> ignore
-                    claims.Remove result.Trial.Key)
+                    claims.Remove claim)
 
     /// Beats for this process's claims until disposed, marking those another worker took over.
     let private heartbeats (store: Store) (claims: Claims) =
@@ -140,7 +200,7 @@ module SweepRunner =
         let beat _ =
             // A failed beat is not fatal here: the next write of the recording thread meets the same
             // failure, retries it, and reports it if it lasts.
-            try Store.heartbeat store claims.All |> List.iter (fun c -> claims.Lose c.Key)
+            try Store.heartbeat store claims.All |> List.iter claims.Lose
             with :? StoreException | :? Data.Common.DbException -> ()
         new Threading.Timer(beat, null, interval, interval)
 
@@ -171,7 +231,7 @@ module SweepRunner =
         |> Option.iter (fun model ->
             ModelFile.save (Path.Combine(directory, "best", "model.safetensors")) model
             ModelFile.exportOnnx (Path.Combine(directory, "best", "model.onnx")) model)
-        let input = ReportInput.ofStore sweep (Store.manifest store sweep.Name) trials (Store.verifications store sweep.Name) (bestModel |> Option.map (fun m -> confusion m sweep.Data.Split.Test))
+        let input = ReportInput.ofStore sweep (Store.manifest store sweep.Name) trials (Store.verifications store sweep.Name) (Store.decisions store sweep.Name) (bestModel |> Option.map (fun m -> confusion m sweep.Data.Split.Test))
         trials, best, Report.write directory input
 
     type Sweep with
@@ -185,19 +245,22 @@ module SweepRunner =
             let directory = directoryOf sweep.Name
             Files.requireWritable directory
             Files.removeStaleTemporariesUnder directory
-            let trials = Sweep.expand sweep
             use store = Store.connect location
             Store.register store sweep (Manifest.collect sweep.Data) |> ignore
-            Store.addTrials store sweep.Name trials
+            let known = Known(store, sweep)
+            match sweep.Strategy with
+            | Strategy.Adaptive search -> Search.check sweep.Base.Epochs search
+            | Strategy.Grid _
+            | Strategy.Random _
+            | Strategy.Sobol _ -> Store.addTrials store sweep.Name (Sweep.expand sweep)
             let claims = Claims()
             let recorder = Recorder(store, claims, checkpointEvery ())
             let prepared = Run.prepare sweep.Data
-            let byKey = trials |> List.map (fun t -> t.Key, t) |> Map.ofList
             let tally =
                 use _ = heartbeats store claims
                 let earlier = Store.results store sweep.Name |> current sweep |> List.choose StoredTrial.rankEntry
-                Progress.show trials.Length (Store.counts store sweep.Name).Finished earlier (fun show ->
-                    Run.inParallel (Run.workers sweep.Base.Threads) prepared (nextJob store sweep byKey claims) (fun t -> claims.IsLost t.Key) (fun e ->
+                Progress.show (Sweep.count sweep) (Store.counts store sweep.Name).Finished earlier (fun show ->
+                    Run.inParallel (Run.workers sweep.Base.Threads) prepared (nextJob store sweep known claims) (fun t -> claims.IsLost t.Key) (fun e ->
                         recorder.Record e
                         show e))
             let stored, best, report = writeReport store sweep directory
@@ -218,6 +281,12 @@ module SweepRunner =
 
         /// Re-runs the `count` best finished trials from their stored records alone and checks that
         /// weights and every epoch's metrics come out bit-identical; records the verdicts and rewrites the report.
+        /// Re-derives an adaptive search's proposals and promotions from its stored results alone and
+        /// checks them against the recorded decisions: (whether all agree, what was compared or what differed).
+        static member verifyDecisions(sweep: Sweep) : bool * string =
+            use store = Store.connect (storeFor sweep)
+            Verify.decisions store sweep
+
         static member verify (count: int) (sweep: Sweep) : Verification list =
             let directory = directoryOf sweep.Name
             use store = Store.connect (storeFor sweep)

@@ -56,3 +56,20 @@ let check (store: Store) (sweep: Sweep) (count: int) =
         let identical, detail = trial prepared stored model
         Store.recordVerification store stored.Key identical detail
         stored, identical, detail)
+
+/// Re-derives an adaptive search's decisions from the stored results alone and compares them with
+/// those recorded: they agree when every proposal and promotion follows from the definition, the
+/// seed and the results, whoever made it and whenever.
+let decisions (store: Store) (sweep: Sweep) : bool * string =
+    match sweep.Strategy with
+    | Strategy.Adaptive search ->
+        let derived = (Store.plan store sweep search).Decisions |> List.map Decision.describe
+        let recorded = Store.decisions store sweep.Name |> List.map _.Detail
+        if derived = recorded then true, sprintf "%d decisions re-derived from the stored results, each as recorded" derived.Length
+        else
+            let at = Seq.zip derived recorded |> Seq.tryFindIndex (fun (d, r) -> d <> r) |> Option.defaultValue (min derived.Length recorded.Length)
+            let show (list: string list) = if at < list.Length then list[at] else "(none)"
+            false, sprintf "%d decisions derived, %d recorded; decision %d differs: derived \"%s\", recorded \"%s\"" derived.Length recorded.Length (at + 1) (show derived) (show recorded)
+    | Strategy.Grid _
+    | Strategy.Random _
+    | Strategy.Sobol _ -> true, "a fixed list of trials: nothing was decided from results"

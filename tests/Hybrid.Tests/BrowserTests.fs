@@ -159,14 +159,17 @@ let private inspect =
     externalScripts: document.querySelectorAll('script[src]').length,
     outsideLinks: [...document.querySelectorAll('[src], [href]')].map(e => e.getAttribute('src') || e.getAttribute('href')).filter(u => /^\s*(https?:)?\/\//i.test(u)),
     title: document.title,
-    confusion: (document.getElementById('chart-confusion') || { textContent: '' }).textContent
+    confusion: (document.getElementById('chart-confusion') || { textContent: '' }).textContent,
+    prunedRows: [...document.querySelectorAll('table.configurations tr.pruned')].map(r => r.cells[0].textContent + ' ' + getComputedStyle(r.cells[0]).color),
+    decisions: document.querySelectorAll('table.decisions tbody tr').length,
+    budget: (document.getElementById('chart-budget') || { textContent: '' }).textContent
   };
 })())"""
 
 let private browserTest () =
     requireChromium ()
     let hostile = String.concat "" ReportTests.hostile
-    let input = ReportTests.sample hostile
+    let input = ReportTests.searched hostile
     let paths = Report.write output input
     let profile = Path.Combine(Path.GetTempPath(), "hybrid-chromium-" + Guid.NewGuid().ToString "N")
     let browser, address = launch profile
@@ -226,7 +229,7 @@ let private browserTest () =
                     | _ -> None)
             if not problems.IsEmpty then
                 failtestf "the page had console errors, exceptions, outside requests or dialogs:\n%s" (String.concat "\n" problems)
-            Expect.equal (text state["charts"] |> int) 6 "learning curves, parallel coordinates, 3 settings, confusion matrix"
+            Expect.equal (text state["charts"] |> int) 8 "learning curves, parallel coordinates, 3 settings, budget curve, proposals, confusion matrix"
             Expect.equal (text state["missing"]) "[]" "charts not drawn (no svg.main-svg, or 'WebGL is not supported')"
             Expect.equal (text state["images"]) "0" "no <img> got in"
             Expect.equal (text state["externalScripts"]) "0" "no <script src>"
@@ -235,6 +238,9 @@ let private browserTest () =
             Expect.stringContains (text state["confusion"]) "<script>alert(1)</script>" "the confusion matrix shows the class name as text"
             Expect.stringContains (text state["parallel"]) "<script>alert(1)</script>" "parallel coordinates show the value as text"
             Expect.equal (text state["entities"]) "[]" "no chart shows an entity such as &lt; (text encoded twice)"
+            Expect.equal (text state["prunedRows"]) "[\"#0 rgb(140, 149, 159)\",\"#4 rgb(140, 149, 159)\"]" "the pruned configurations' rows, greyed"
+            Expect.equal (text state["decisions"]) "2" "one row per decision"
+            Expect.stringContains (text state["budget"]) "epochs spent" "the budget curve is drawn with its axis"
         finally
             devTools.Post "Browser.close"
             devTools.Close()

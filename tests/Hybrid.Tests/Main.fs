@@ -21,6 +21,7 @@ let all =
           testSequencedGroup "HYBRID_RUNS" SweepTests.tests
           testSequencedGroup "HYBRID_RUNS" WorkersTests.tests
           testSequencedGroup "HYBRID_RUNS" VerifyTests.tests
+          testSequencedGroup "HYBRID_RUNS" SearchTests.tests
           FuzzChild.tests
           ReportTests.tests
           DiskTests.tests
@@ -37,6 +38,8 @@ let main argv =
     | [| "--sweep-child"; root |] -> SweepTests.child root
     // The shared-store test runs this program as 4 workers of one sweep and kills one.
     | [| "--sweep-worker"; location; root |] -> WorkersTests.worker location root
+    // The adaptive-search tests run this program as workers of one search, and kill it mid-search.
+    | [| "--search-child"; root |] -> SearchTests.child root
     // The disk-fault tests run a small sweep as a child process on a full or read-only disk.
     | [| "--disk-child"; root; seeds |] -> DiskTests.child root seeds
     // The fuzz tests run as children under a heap limit, one per group.

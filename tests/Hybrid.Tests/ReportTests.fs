@@ -91,7 +91,22 @@ let sample (text: string) : ReportInput =
       Verifications =
         [ { Key = "0100" + String.replicate 60 "a"; VerifiedUtc = DateTime(2025, 1, 2, 4, 0, 0, DateTimeKind.Utc); Identical = true; Detail = "weights and metrics equal" }
           { Key = "0300" + String.replicate 60 "a"; VerifiedUtc = DateTime(2025, 1, 2, 4, 1, 0, DateTimeKind.Utc); Identical = false; Detail = "epoch 3 differs: " + text } ]
+      Decisions = []
       GeneratedUtc = DateTime(2025, 1, 2, 3, 4, 5, DateTimeKind.Utc) }
+
+/// The sample as an adaptive search leaves it: configurations 0 and 4 pruned after 4 of their 12
+/// epochs (the pending trial of #4 included), with the decisions that did it.
+let searched (text: string) : ReportInput =
+    let input = sample text
+    let prune (t: StoredTrial) =
+        if t.Configuration = 0 || t.Configuration = 4 then
+            { t with State = TrialState.Finished Pruned; History = List.truncate 4 t.History; TestAccuracy = Some nan; TestLoss = Some nan }
+        else t
+    { input with
+        Trials = input.Trials |> List.map prune
+        Decisions =
+          [ { Batch = 0; Rung = -1; Detail = "batch 0 (rungs at 4, 12 epochs): random proposed #0, #1, #2, #3, #4" }
+            { Batch = 0; Rung = 0; Detail = "batch 0, rung 0 (4 epochs): promoted #1 (0.95), #3 (0.94), #2 (0.93); pruned #4 (0.92), #0 (0.9)" } ] }
 
 /// Each golden number is produced by golden/statistics.py, without MathNet.
 let private statisticsTests =
@@ -144,6 +159,26 @@ let private statisticsTests =
             Expect.equal (tests |> List.map (fun t -> t.First, t.Second)) [ "A", "C" ] "only A–C"
     ]
 
+let private searchTests =
+    testList "adaptive search" [
+        testCase "the budget curve adds each configuration's epochs and keeps the best completed so far" <| fun () ->
+            let trials = (searched "x").Trials
+            let points = SearchReport.budget trials
+            // 3 seeds × 4 epochs for #0; #1 12 each; #2 12, 12 and the diverged seed's 3; #3 12, 0 (failed), 12; #4 4, 4, 0 (never ran)
+            Expect.equal (points |> List.map fst) [ 12; 48; 75; 99; 107 ] "epochs spent after each configuration"
+            let best = points |> List.map snd
+            Expect.isTrue (Double.IsNaN best[0]) "nothing completed after #0 (pruned)"
+            Expect.equal best[1] best[4] "#1 stays the best"
+            Expect.equal best[1] (Ranking.best StoredTrial.rankEntry trials).Value.MeanValidation "the ranking's best"
+        testCase "pruned configurations are marked, completed ones not" <| fun () ->
+            let rows = SearchReport.fatesTable (searched "x").Trials |> snd
+            Expect.equal (rows |> List.map fst) [ true; false; false; false; true ] "#0 and #4 pruned"
+        testCase "the section appears only with decisions, in HTML and Markdown" <| fun () ->
+            Expect.stringContains (ReportHtml.render (searched "x")) "Adaptive search" "HTML"
+            Expect.stringContains (Markdown.render (searched "x")) "## Adaptive search" "Markdown"
+            Expect.isFalse ((Markdown.render (sample "x")).Contains "Adaptive search") "not for a grid"
+    ]
+
 let private leaderboardTests =
     let standings = Leaderboard.rank (sample "x").Trials
     testList "leaderboard" [
@@ -155,7 +190,7 @@ let private leaderboardTests =
             Expect.isNone standings.Head.VersusLeader "leader"
             Expect.isTrue (standings.Tail |> List.forall (fun s -> s.VersusLeader.IsSome)) "others"
         testCase "every state has its own name, read back as itself" <| fun () ->
-            Expect.equal (TrialState.all |> List.map TrialState.name) [ "completed"; "diverged"; "failed"; "running"; "pending" ] "names"
+            Expect.equal (TrialState.all |> List.map TrialState.name) [ "completed"; "pruned"; "diverged"; "failed"; "paused"; "running"; "pending" ] "names"
             Expect.equal (TrialState.all |> List.map (TrialState.name >> TrialState.ofName)) (List.map Some TrialState.all) "read back"
         testCase "failures listed with their reasons" <| fun () ->
             let failures = Leaderboard.failures (sample "x").Trials
@@ -352,4 +387,4 @@ let private writeTests =
     ]
 
 let tests =
-    testList "report" [ statisticsTests; leaderboardTests; goldenTests; latexTests; csvTests; escapingTests; writeTests ]
+    testList "report" [ statisticsTests; leaderboardTests; searchTests; goldenTests; latexTests; csvTests; escapingTests; writeTests ]

@@ -46,6 +46,12 @@ module ReportHtml =
         let body = rows |> List.map (fun r -> "<tr>" + cells "td" r + "</tr>") |> String.concat "\n"
         sprintf "<table class=\"%s\">\n<thead><tr>%s</tr></thead>\n<tbody>\n%s\n</tbody>\n</table>\n" kind (cells "th" header) body
 
+    /// A table whose flagged rows are greyed (pruned configurations).
+    let private greyedTable (kind: string) (header: string list, rows: (bool * string list) list) =
+        let cells tag (values: string list) = values |> List.map (fun v -> sprintf "<%s>%s</%s>" tag (encode v) tag) |> String.concat ""
+        let body = rows |> List.map (fun (grey, r) -> (if grey then "<tr class=\"pruned\">" else "<tr>") + cells "td" r + "</tr>") |> String.concat "\n"
+        sprintf "<table class=\"%s\">\n<thead><tr>%s</tr></thead>\n<tbody>\n%s\n</tbody>\n</table>\n" kind (cells "th" header) body
+
 
     let private style =
         """body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1d2430; background: #fafbfc; }
@@ -57,7 +63,8 @@ th, td { border: 1px solid #d8dee4; padding: 4px 8px; text-align: left; vertical
 td { font-variant-numeric: tabular-nums; } .leaderboard td:nth-last-child(-n+6) { white-space: nowrap; }
 table.leaderboard { display: block; overflow: auto; max-width: 100%; max-height: 36em; }
 .grid { display: flex; flex-wrap: wrap; gap: 12px; }
-.chart { background: #fff; border: 1px solid #d8dee4; margin: 12px 0; }"""
+.chart { background: #fff; border: 1px solid #d8dee4; margin: 12px 0; }
+tr.pruned td { color: #8c959f; background: #f6f8fa; }"""
 
     /// The whole page; user strings are HTML-encoded in markup and in the charts' JSON.
     let render (input: ReportInput) : string =
@@ -111,6 +118,15 @@ table.leaderboard { display: block; overflow: auto; max-width: 100%; max-height:
                 settings |> List.iteri (fun i setting -> add (chart (sprintf "chart-setting-%d" i) (ReportCharts.setting setting standings)))
                 add "</div>"
         | [] -> ()
+        if SearchReport.applies input then
+            add "<h2>Adaptive search</h2>"
+            add (sprintf "<p>%s Pruned configurations are grey.</p>" (encode (SearchReport.summary input.Trials)))
+            add (chart "chart-budget" (SearchReport.budgetChart input.Trials))
+            add (chart "chart-proposals" (SearchReport.proposalsChart input.Trials))
+            add "<h3>Configurations</h3>"
+            add (greyedTable "configurations" (SearchReport.fatesTable input.Trials))
+            add "<h3>Decisions</h3>"
+            add (table "decisions" (SearchReport.decisions input.Decisions))
         add "<h2>Confusion matrix</h2>"
         match input.Confusion with
         | Some matrix -> add (chart "chart-confusion" (ReportCharts.confusion input.ClassNames matrix))

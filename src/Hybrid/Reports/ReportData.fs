@@ -18,6 +18,8 @@ type ReportInput =
       Confusion: int[,] option
       /// Re-runs of finished trials from their stored records (see `Sweep.verify`).
       Verifications: Verification list
+      /// An adaptive search's recorded decisions (none for a grid, random or Sobol sweep).
+      Decisions: StoredDecision list
       GeneratedUtc: DateTime }
 
 type ReportPaths = { Html: string; Markdown: string; Latex: string; Csv: string }
@@ -26,7 +28,7 @@ type ReportPaths = { Html: string; Markdown: string; Latex: string; Csv: string 
 module ReportInput =
 
     /// What the store holds about a sweep, as a report shows it; generated now.
-    let ofStore (sweep: Sweep) (manifest: (string * string) list) (trials: StoredTrial list) (verifications: Verification list) (confusion: int[,] option) =
+    let ofStore (sweep: Sweep) (manifest: (string * string) list) (trials: StoredTrial list) (verifications: Verification list) (decisions: StoredDecision list) (confusion: int[,] option) =
         { SweepName = sweep.Name
           Notes = sweep.Notes
           DataName = sweep.Data.Name
@@ -35,6 +37,7 @@ module ReportInput =
           Manifest = manifest
           Confusion = confusion
           Verifications = verifications
+          Decisions = decisions
           GeneratedUtc = DateTime.UtcNow }
 
 /// One configuration's results over its completed seeds.
@@ -92,7 +95,7 @@ module Leaderboard =
         |> List.filter (fun t ->
             match t.State with
             | TrialState.Finished(Diverged | Failed) -> true
-            | TrialState.Finished Completed | TrialState.Pending | TrialState.Running -> false)
+            | TrialState.Finished(Completed | Pruned) | TrialState.Pending | TrialState.Running | TrialState.Paused -> false)
         |> List.sortBy (fun t -> t.Configuration, t.Seed)
 
     /// Every setting the trials vary, in order of first appearance.

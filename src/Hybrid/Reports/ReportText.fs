@@ -73,6 +73,15 @@ module Markdown =
             line (sprintf "Validation accuracy %s; test accuracy %s." (ReportFormat.percent best.ValidationAccuracy) (ReportFormat.optional ReportFormat.percent best.TestAccuracy))
             line ""
         | [] -> ()
+        if SearchReport.applies input then
+            line "## Adaptive search"
+            line ""
+            line (escape (SearchReport.summary input.Trials))
+            line ""
+            line (table (SearchReport.fatesTable input.Trials |> fun (header, rows) -> header, List.map snd rows))
+            line ""
+            line (table (SearchReport.decisions input.Decisions))
+            line ""
         line "## Failed and diverged trials"
         line ""
         if failures.IsEmpty then

@@ -8,23 +8,33 @@ open Hybrid.Engine.Training
 type TrialState =
     | Pending
     | Running
+    /// Stopped at its rung of an adaptive search until the rung's decision resumes or prunes it.
+    | Paused
     | Finished of Status
 
 [<RequireQualifiedAccess>]
 module TrialState =
 
-    /// The state's name as stored and reported: pending, running, completed, diverged or failed.
+    /// The state's name as stored and reported: pending, running, paused, completed, diverged, failed or pruned.
     let name (state: TrialState) =
         match state with
         | TrialState.Pending -> "pending"
         | TrialState.Running -> "running"
+        | TrialState.Paused -> "paused"
         | TrialState.Finished Completed -> "completed"
         | TrialState.Finished Diverged -> "diverged"
         | TrialState.Finished Failed -> "failed"
+        | TrialState.Finished Pruned -> "pruned"
 
     /// Every state, in the order a report counts them.
     let all =
-        [ TrialState.Finished Completed; TrialState.Finished Diverged; TrialState.Finished Failed; TrialState.Running; TrialState.Pending ]
+        [ TrialState.Finished Completed
+          TrialState.Finished Pruned
+          TrialState.Finished Diverged
+          TrialState.Finished Failed
+          TrialState.Paused
+          TrialState.Running
+          TrialState.Pending ]
 
     /// The state a stored name stands for; None for a name `name` never gives.
     let ofName (text: string) = all |> List.tryFind (fun state -> name state = text)
@@ -97,12 +107,16 @@ type Claim =
       /// 1 for a first run; more when the trial resumes after its worker died.
       Attempt: int
       /// The checkpoint (epoch, state) the trial resumes from, if it has one.
-      Checkpoint: (int * byte[]) option }
+      Checkpoint: (int * byte[]) option
+      /// The epoch to stop at (an adaptive search's rung), or None to train to the end.
+      Until: int option }
 
 /// How far a sweep's current trials have come.
 type SweepCounts =
     { Pending: int
       Running: int
+      /// Stopped at a rung, waiting for its decision.
+      Paused: int
       Finished: int }
 
 /// A re-run of a finished trial checked against its record.
@@ -110,4 +124,12 @@ type Verification =
     { Key: string
       VerifiedUtc: DateTime
       Identical: bool
+      Detail: string }
+
+/// A decision of an adaptive search as recorded: which batch proposed what, which rung promoted what.
+type StoredDecision =
+    { Batch: int
+      /// The rung in its batch; −1 for the batch's proposal.
+      Rung: int
+      /// `Decision.describe` of it.
       Detail: string }

@@ -41,4 +41,5 @@ module Ranking =
         match r.Status with
         | Completed -> Some { Configuration = r.Trial.Configuration; Seed = r.Trial.Seed; Validation = r.ValidationAccuracy }
         | Diverged
-        | Failed -> None
+        | Failed
+        | Pruned -> None
