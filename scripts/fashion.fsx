@@ -3,6 +3,7 @@
 // sweep over widths, skip, optimizer, learning rate, weight decay and batch size, 3 seeds each.
 // Usage: dotnet fsi scripts/fashion.fsx               the sweep (HYBRID_SMOKE=1: a tiny one on a few rows)
 //        dotnet fsi scripts/fashion.fsx -- --blind    the same space blind (Sobol), every trial to the end
+//        dotnet fsi scripts/fashion.fsx -- --optuna   Optuna + PyTorch alone (scripts/fashion_optuna.py)
 //        dotnet fsi scripts/fashion.fsx -- --compare  both sweeps and Optuna + PyTorch (scripts/fashion_optuna.py)
 //                                                      on the same rows, space and epoch budget: one table
 // Sweeps resume from their stores, so --compare after the sweeps only reads them; Optuna's result is
@@ -154,6 +155,8 @@ if arguments.Contains "--compare" then
     table [ adaptiveLine; blindLine; optuna () ]
 elif arguments.Contains "--blind" then
     runSweep blind |> ignore
+elif arguments.Contains "--optuna" then
+    table [ optuna () ]
 else
     let _, line = runSweep adaptive
     if line.Epochs = 0 then exit 1

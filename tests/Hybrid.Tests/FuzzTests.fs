@@ -86,7 +86,7 @@ let private withIdx (images: byte[]) (labels: byte[]) =
         let i, l = Path.Combine(dir, "images.idx"), Path.Combine(dir, "labels.idx")
         File.WriteAllBytes(i, images)
         File.WriteAllBytes(l, labels)
-        Idx.load i l |> ignore
+        Idx.load [| "a"; "b"; "c" |] i l |> ignore
     finally
         Directory.Delete(dir, true)
 
