@@ -87,21 +87,63 @@ module SweepRunner =
                 eprintfn "%s; the trial starts over" e.Message
                 None)
 
+    /// How often a worker waiting at an adaptive search's barrier looks again.
+    let private barrierPoll = TimeSpan.FromSeconds 0.2
+
+    /// The trials this process knows by key: the sweep's expansion, or the trials an adaptive search
+    /// has proposed so far (learnt again from the store when a worker claims one it has not seen).
+    type private Known(store: Store, sweep: Sweep) =
+        let mutable trials: Map<string, Trial> =
+            match sweep.Strategy with
+            | Strategy.Adaptive _ -> Map.empty
+            | Strategy.Grid _
+            | Strategy.Random _
+            | Strategy.Sobol _ -> Sweep.expand sweep |> List.map (fun t -> t.Key, t) |> Map.ofList
+
+        /// Makes the search's next decision if one is due (see `Store.advance`) and learns its trials.
+        member _.Advance(search: Search) : Step =
+            let plan = Store.advance store sweep search
+            lock store (fun () -> trials <- plan.Trials |> List.map (fun t -> t.Key, t) |> Map.ofList)
+            plan.Next
+
+        member this.Find(key: string) : Trial option =
+            match lock store (fun () -> trials.TryFind key), sweep.Strategy with
+            | Some trial, _ -> Some trial
+            | None, Strategy.Adaptive search ->
+                this.Advance search |> ignore
+                lock store (fun () -> trials.TryFind key)
+            | None, _ -> None
+
     /// The next trial for one of this process's workers. When nothing is claimable but trials run
-    /// elsewhere, waits: their workers may die, and someone must take their trials over.
-    let rec private nextJob (store: Store) (sweep: Sweep) (trials: Map<string, Trial>) (claims: Claims) () : Run.Job option =
+    /// elsewhere, waits: their workers may die, and someone must take their trials over. An adaptive
+    /// search waits for its rung or batch to finish (a barrier: every trial of it at its rung or
+    /// ended), then whichever worker comes first makes the decision that gives out more work.
+    let rec private nextJob (store: Store) (sweep: Sweep) (known: Known) (claims: Claims) () : Run.Job option =
+        let again (wait: TimeSpan) =
+            Threading.Thread.Sleep wait
+            nextJob store sweep known claims ()
         match Store.claimNext store sweep.Name Worker.current (grace ()) with
         | Some claim ->
             claims.Add claim
-            match trials.TryFind claim.Key with
-            | Some trial -> Some(trial, resumeFrom claim)
+            match known.Find claim.Key with
+            | Some trial -> Some(trial, resumeFrom claim, claim.Until)
             | None -> raise (StoreException(store.Location, sprintf "trial %s of sweep '%s' is not in this script's expansion of it" claim.Key sweep.Name))
         | None ->
             let counts = Store.counts store sweep.Name
-            if counts.Pending = 0 && counts.Running <= claims.Count then None
-            else
-                Threading.Thread.Sleep(min (grace () / 6.0) (TimeSpan.FromSeconds 2.0))
-                nextJob store sweep trials claims ()
+            match sweep.Strategy with
+            | Strategy.Adaptive search when counts.Pending = 0 && counts.Running = 0 ->
+                match known.Advance search with
+                | Step.Apply _ -> nextJob store sweep known claims ()
+                | Step.Done -> None
+                | Step.Train -> again barrierPoll
+            // the barrier is usually a trial's last epochs away
+            | Strategy.Adaptive _ -> again barrierPoll
+            | Strategy.Grid _
+            | Strategy.Random _
+            | Strategy.Sobol _ when counts.Pending = 0 && counts.Running <= claims.Count -> None
+            | Strategy.Grid _
+            | Strategy.Random _
+            | Strategy.Sobol _ -> again (min (grace () / 6.0) (TimeSpan.FromSeconds 2.0))
 
     /// How often a running trial saves a checkpoint: at the first epoch that ends this long after
     /// its last one (HYBRID_CHECKPOINT_SECONDS, default 5; 0 saves after every epoch). A checkpoint
@@ -127,6 +169,14 @@ module SweepRunner =
                     |> Option.iter (fun claim ->
                         if not (Store.recordEpochsWithCheckpoint store claim (List.rev epochs) (Run.encodeCheckpoint checkpoint)) then claims.Lose t.Key)
                     unsaved[t.Key] <- (Diagnostics.Stopwatch.StartNew(), [])
+            | Paused(t, checkpoint) ->
+                let _, epochs = unsaved[t.Key]
+                unsaved.Remove t.Key |> ignore
+                claims.TryGet t.Key
+                |> Option.iter (fun claim ->
+                    let kept = checkpoint.KeptEpoch, checkpoint.BestValidationLoss, Search.figureAt checkpoint.Epoch (List.ofSeq checkpoint.History)
+                    Store.pause store claim (List.rev epochs) checkpoint.Epoch (Run.encodeCheckpoint checkpoint) kept |> ignore
+                    claims.Remove t.Key)
             | Finished(result, model) ->
                 unsaved.Remove result.Trial.Key |> ignore
                 claims.TryGet result.Trial.Key
@@ -186,18 +236,21 @@ module SweepRunner =
             let directory = directoryOf sweep.Name
             Files.requireWritable directory
             Files.removeStaleTemporariesUnder directory
-            let trials = Sweep.expand sweep
             use store = Store.connect location
             Store.register store sweep (Manifest.collect sweep.Data) |> ignore
-            Store.addTrials store sweep.Name trials
+            let known = Known(store, sweep)
+            match sweep.Strategy with
+            | Strategy.Adaptive search -> Search.check sweep.Base.Epochs search
+            | Strategy.Grid _
+            | Strategy.Random _
+            | Strategy.Sobol _ -> Store.addTrials store sweep.Name (Sweep.expand sweep)
             let claims = Claims()
             let recorder = Recorder(store, claims, checkpointEvery ())
             let prepared = Run.prepare sweep.Data
-            let byKey = trials |> List.map (fun t -> t.Key, t) |> Map.ofList
             let tally =
                 use _ = heartbeats store claims
-                Progress.show trials.Length (Store.counts store sweep.Name).Finished (fun show ->
-                    Run.inParallel (Run.workers sweep.Base.Threads) prepared (nextJob store sweep byKey claims) (fun t -> claims.IsLost t.Key) (fun e ->
+                Progress.show (Sweep.count sweep) (Store.counts store sweep.Name).Finished (fun show ->
+                    Run.inParallel (Run.workers sweep.Base.Threads) prepared (nextJob store sweep known claims) (fun t -> claims.IsLost t.Key) (fun e ->
                         recorder.Record e
                         show e))
             let stored, best, report = writeReport store sweep directory

@@ -18,6 +18,7 @@ let all =
           // Both set HYBRID_RUNS for this process while a sweep runs in it: never at the same time.
           testSequencedGroup "HYBRID_RUNS" SweepTests.tests
           testSequencedGroup "HYBRID_RUNS" WorkersTests.tests
+          testSequencedGroup "HYBRID_RUNS" SearchTests.tests
           FuzzTests.tests
           ReportTests.tests
           DiskTests.tests
@@ -34,6 +35,8 @@ let main argv =
     | [| "--sweep-child"; root |] -> SweepTests.child root
     // The shared-store test runs this program as 4 workers of one sweep and kills one.
     | [| "--sweep-worker"; location; root |] -> WorkersTests.worker location root
+    // The adaptive-search tests run this program as workers of one search, and kill it mid-search.
+    | [| "--search-child"; root |] -> SearchTests.child root
     // The disk-fault tests run a small sweep as a child process on a full or read-only disk.
     | [| "--disk-child"; root; seeds |] -> DiskTests.child root seeds
     | _ -> runTestsWithCLIArgs [] argv all

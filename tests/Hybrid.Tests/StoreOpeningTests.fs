@@ -27,7 +27,7 @@ let private sqliteOpeningTests =
                 Expect.equal (scalar connection "SELECT max(version) FROM schema_version") (string Store.schemaVersion) "schema version"
                 Expect.equal (scalar connection "PRAGMA journal_mode") "wal" "journal mode"
                 let tables = scalar connection "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)"
-                Expect.equal tables "checkpoints,definitions,epochs,manifest,models,schema_version,sweep_trials,sweeps,trials,verifications" "tables")
+                Expect.equal tables "checkpoints,decisions,definitions,epochs,manifest,models,schema_version,sweep_trials,sweeps,trials,verifications" "tables")
 
         testCase "reopening keeps the data and migrates nothing again" <| fun () ->
             withDir (fun dir ->
@@ -59,18 +59,63 @@ let private sqliteOpeningTests =
                     use connection = raw file
                     for sql in
                         [ "DROP TABLE models"
+                          "DROP TABLE decisions"
                           "DROP INDEX trials_status"
+                          "ALTER TABLE trials DROP COLUMN until_epoch"
                           "ALTER TABLE trials DROP COLUMN claim"
                           "ALTER TABLE trials DROP COLUMN worker"
                           "ALTER TABLE trials DROP COLUMN heartbeat"
                           "ALTER TABLE trials DROP COLUMN attempts"
-                          "DELETE FROM schema_version WHERE version = 2"
+                          "DELETE FROM schema_version WHERE version >= 2"
                           sprintf "UPDATE trials SET status = 'completed', model_path = '%s' WHERE key = '%s'" model trials[0].Key ] do
                         scalar connection sql |> ignore
                 use store = Store.openAt file
                 Expect.equal (Store.model store trials[0].Key) (Some(blob 100 7)) "the old model file is the trial's model"
-                Expect.equal (Store.counts store sweep.Name) { Pending = 7; Running = 0; Finished = 1 } "the other trials can be claimed"
+                Expect.equal (Store.counts store sweep.Name) { Pending = 7; Running = 0; Paused = 0; Finished = 1 } "the other trials can be claimed"
                 Expect.equal (claim store sweep).Key trials[1].Key "claims work on the migrated store")
+
+        testCase "a store of schema version 2 is migrated: trials keep their rows, and may then pause and be pruned" <| fun () ->
+            withDir (fun dir ->
+                let file = Path.Combine(dir, "runs.db")
+                let sweep = small ()
+                let trials = Sweep.expand sweep
+                do
+                    use store = Store.openAt file
+                    Store.register store sweep manifest |> ignore
+                    Store.addTrials store sweep.Name trials
+                    let c = claim store sweep
+                    Store.finish store c (resultOf trials[0] Completed) (Some(blob 10 1)) |> ignore
+                let epochs =
+                    // Turn the file back into what Hybrid wrote at schema 2: trials without until_epoch,
+                    // whose status CHECK knows no paused or pruned, and no decisions table.
+                    use connection = raw file
+                    for sql in
+                        [ "PRAGMA foreign_keys = OFF"
+                          """CREATE TABLE trials_v2 (key TEXT PRIMARY KEY, seed INTEGER NOT NULL, settings TEXT NOT NULL,
+                               status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'completed', 'diverged', 'failed')),
+                               reason TEXT NOT NULL, stop TEXT, kept_epoch INTEGER, validation_loss REAL, validation_accuracy REAL,
+                               test_loss REAL, test_accuracy REAL, seconds REAL, started_utc TEXT, finished_utc TEXT, model_path TEXT,
+                               claim TEXT, worker TEXT, heartbeat REAL, attempts INTEGER NOT NULL DEFAULT 0)"""
+                          "INSERT INTO trials_v2 SELECT key, seed, settings, status, reason, stop, kept_epoch, validation_loss, validation_accuracy, test_loss, test_accuracy, seconds, started_utc, finished_utc, model_path, claim, worker, heartbeat, attempts FROM trials"
+                          "DROP TABLE trials"
+                          "ALTER TABLE trials_v2 RENAME TO trials"
+                          "CREATE INDEX trials_status ON trials(status)"
+                          "DROP TABLE decisions"
+                          "DELETE FROM schema_version WHERE version = 3" ] do
+                        scalar connection sql |> ignore
+                    Expect.throwsC (fun () -> scalar connection (sprintf "UPDATE trials SET status = 'paused' WHERE key = '%s'" trials[1].Key) |> ignore) ignore
+                    |> ignore
+                    scalar connection "SELECT count(*) FROM epochs"
+                use store = Store.openAt file
+                Expect.equal (Store.status store trials[0].Key) (Some(TrialState.Finished Completed)) "the finished trial kept its state"
+                Expect.equal (Store.model store trials[0].Key) (Some(blob 10 1)) "and its model"
+                Expect.equal (Store.counts store sweep.Name) { Pending = 7; Running = 0; Paused = 0; Finished = 1 } "the others are pending"
+                use connection = raw file
+                Expect.equal (scalar connection "SELECT count(*) FROM epochs") epochs "epochs kept"
+                Expect.equal (scalar connection "PRAGMA foreign_key_check") "" "every reference still resolves"
+                let c = claim store sweep
+                Expect.isTrue (Store.pause store c [] 1 (blob 10 2) (1, 0.5, 0.75)) "a trial pauses at a rung on the migrated store"
+                Expect.equal (Store.status store c.Key) (Some TrialState.Paused) "paused")
 
         testCase "a newer schema version is refused, naming the file and both versions" <| fun () ->
             withDir (fun dir ->

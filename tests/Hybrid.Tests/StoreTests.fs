@@ -49,7 +49,7 @@ let private sweepTests backend =
                 let all = Store.results store wider.Name
                 Expect.equal (all |> List.map _.Key |> Set.ofList) (widerTrials |> List.map _.Key |> Set.ofList) "old and new trials, once each"
                 Expect.equal (Store.completedKeys store wider.Name) (trials |> List.map _.Key |> Set.ofList) "the finished trials stay finished"
-                Expect.equal (Store.counts store wider.Name) { Pending = 4; Running = 0; Finished = 8 } "only the new ones to run"
+                Expect.equal (Store.counts store wider.Name) { Pending = 4; Running = 0; Paused = 0; Finished = 8 } "only the new ones to run"
                 let current = Sweep.definitionHash wider
                 Expect.allEqual (all |> List.map _.DefinitionHash) current "every trial under the current definition"
                 Expect.equal (all |> List.map _.Configuration) (widerTrials |> List.map _.Configuration) "configurations as expanded now"
@@ -166,10 +166,10 @@ let private lifecycleTests backend =
 
         testCase "counts follow the trials; with every trial finished nothing is claimable" <| fun () ->
             withSweep backend (fun store sweep trials ->
-                Expect.equal (Store.counts store sweep.Name) { Pending = 8; Running = 0; Finished = 0 } "all pending"
+                Expect.equal (Store.counts store sweep.Name) { Pending = 8; Running = 0; Paused = 0; Finished = 0 } "all pending"
                 finishNext store sweep (resultOf trials[0] Completed)
                 claim store sweep |> ignore
-                Expect.equal (Store.counts store sweep.Name) { Pending = 6; Running = 1; Finished = 1 } "one of each"
+                Expect.equal (Store.counts store sweep.Name) { Pending = 6; Running = 1; Paused = 0; Finished = 1 } "one of each"
                 for t in trials |> List.skip 2 do
                     finishNext store sweep (resultOf t Failed)
                 Expect.isNone (Store.claimNext store sweep.Name Worker.current patient) "nothing left but a live claim")

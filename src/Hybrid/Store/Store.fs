@@ -33,22 +33,26 @@ module Store =
 
     // ---- Encodings ----
 
-    /// The state's name as stored and reported: pending, running, completed, diverged or failed.
+    /// The state's name as stored and reported: pending, running, paused, completed, diverged, failed or pruned.
     let stateName (state: TrialState) =
         match state with
         | TrialState.Pending -> "pending"
         | TrialState.Running -> "running"
+        | TrialState.Paused -> "paused"
         | TrialState.Finished Completed -> "completed"
         | TrialState.Finished Diverged -> "diverged"
         | TrialState.Finished Failed -> "failed"
+        | TrialState.Finished Pruned -> "pruned"
 
     let private parseStatus (text: string) =
         match text with
         | "pending" -> TrialState.Pending
         | "running" -> TrialState.Running
+        | "paused" -> TrialState.Paused
         | "completed" -> TrialState.Finished Completed
         | "diverged" -> TrialState.Finished Diverged
         | "failed" -> TrialState.Finished Failed
+        | "pruned" -> TrialState.Finished Pruned
         | other -> failwithf "unknown trial status '%s'" other
 
     let private valuesJson (values: (Setting * Value) list) =
@@ -95,7 +99,7 @@ module Store =
         query
             tx
             """SELECT count(*) FROM sweep_trials s JOIN trials t ON t.key = s.key
-               WHERE s.sweep = @sweep AND s.definition_hash = @hash AND t.status IN ('pending', 'running')"""
+               WHERE s.sweep = @sweep AND s.definition_hash = @hash AND t.status IN ('pending', 'running', 'paused')"""
             [ "@sweep", box sweepName; "@hash", box hash ]
             (fun r -> Sql.int32 r 0)
         |> List.head
@@ -191,6 +195,29 @@ module Store =
 
     // ---- Trials ----
 
+    /// Adds a trial as pending (to train up to `until`, or to the end), unless the store has it, and
+    /// puts it in the sweep at `position` under the definition with `definitionHash`.
+    let private insertTrial tx (sweepName: string) (definitionHash: string) (position: int) (trial: Trial) (until: int option) =
+        let key = box trial.Key
+        execute
+            tx
+            "INSERT INTO trials (key, seed, settings, status, reason, until_epoch) VALUES (@key, @seed, @settings, 'pending', '', @until) ON CONFLICT DO NOTHING"
+            [ "@key", key; "@seed", box (int64 trial.Seed); "@settings", box (Sweep.describe trial.Settings); "@until", Sql.nullable until ]
+        |> ignore
+        execute
+            tx
+            """INSERT INTO sweep_trials (sweep, key, configuration, position, values_json, definition_hash)
+               VALUES (@sweep, @key, @configuration, @position, @values, @hash)
+               ON CONFLICT (sweep, key) DO UPDATE SET configuration = excluded.configuration, position = excluded.position,
+                   values_json = excluded.values_json, definition_hash = excluded.definition_hash"""
+            [ "@sweep", box sweepName
+              "@key", key
+              "@configuration", box trial.Configuration
+              "@position", box position
+              "@values", box (valuesJson trial.Values)
+              "@hash", box definitionHash ]
+        |> ignore
+
     /// Adds the trials (normally the sweep's whole expansion) as pending, in one transaction. A trial
     /// already in the store keeps its state and results; only its place in the sweep (configuration
     /// index, values, definition) is brought up to date, so a changed sweep adds only the new trials.
@@ -201,27 +228,7 @@ module Store =
                 match query tx "SELECT definition_hash FROM sweeps WHERE name = @name" [ "@name", box sweepName ] (fun r -> r.GetString 0) with
                 | hash :: _ -> hash
                 | [] -> invalidArg (nameof sweepName) (sprintf "sweep '%s' is not registered in %s: call Store.register first" sweepName store.Location)
-            trials
-            |> List.iteri (fun position trial ->
-                let key = box trial.Key
-                execute
-                    tx
-                    "INSERT INTO trials (key, seed, settings, status, reason) VALUES (@key, @seed, @settings, 'pending', '') ON CONFLICT DO NOTHING"
-                    [ "@key", key; "@seed", box (int64 trial.Seed); "@settings", box (Sweep.describe trial.Settings) ]
-                |> ignore
-                execute
-                    tx
-                    """INSERT INTO sweep_trials (sweep, key, configuration, position, values_json, definition_hash)
-                       VALUES (@sweep, @key, @configuration, @position, @values, @hash)
-                       ON CONFLICT (sweep, key) DO UPDATE SET configuration = excluded.configuration, position = excluded.position,
-                           values_json = excluded.values_json, definition_hash = excluded.definition_hash"""
-                    [ "@sweep", box sweepName
-                      "@key", key
-                      "@configuration", box trial.Configuration
-                      "@position", box position
-                      "@values", box (valuesJson trial.Values)
-                      "@hash", box definitionHash ]
-                |> ignore))
+            trials |> List.iteri (fun position trial -> insertTrial tx sweepName definitionHash position trial None))
 
     /// The trial's state, or None if the store does not have it.
     let status (store: Store) (key: string) : TrialState option =
@@ -253,12 +260,13 @@ module Store =
             let sum keep = byStatus |> List.sumBy (fun (state, n) -> if keep state then n else 0)
             { Pending = sum ((=) TrialState.Pending)
               Running = sum ((=) TrialState.Running)
+              Paused = sum ((=) TrialState.Paused)
               Finished = sum (function TrialState.Finished _ -> true | _ -> false) })
 
     let private clearResults = """
         status = 'pending', reason = '', stop = NULL, kept_epoch = NULL, validation_loss = NULL, validation_accuracy = NULL,
         test_loss = NULL, test_accuracy = NULL, seconds = NULL, started_utc = NULL, finished_utc = NULL, model_path = NULL,
-        claim = NULL, worker = NULL, heartbeat = NULL"""
+        claim = NULL, worker = NULL, heartbeat = NULL, until_epoch = NULL"""
 
     /// Makes the sweep's failed trials pending again (results, epochs and checkpoints cleared), so the
     /// next run retries them; returns how many.
@@ -299,13 +307,13 @@ module Store =
                               AND (t.status = 'pending' OR (t.status = 'running' AND (t.heartbeat IS NULL OR t.heartbeat < {now} - @grace)))
                             ORDER BY s.configuration, s.position LIMIT 1 {skip locked})
                  AND (status = 'pending' OR (status = 'running' AND (heartbeat IS NULL OR heartbeat < {now} - @grace)))
-               RETURNING key, claim, attempts"""
+               RETURNING key, claim, attempts, until_epoch"""
             [ "@sweep", box sweepName
               "@claim", box (Guid.NewGuid().ToString "N")
               "@worker", box worker
               "@now", box (Sql.now ())
               "@grace", box grace.TotalSeconds ]
-            (fun r -> r.GetString 0, r.GetString 1, Sql.int32 r 2)
+            (fun r -> r.GetString 0, r.GetString 1, Sql.int32 r 2, Sql.readInt r 3)
         |> List.tryHead
 
     /// Claims the next trial of the sweep for `worker` (see `Worker.current`), or None when no trial is
@@ -315,14 +323,14 @@ module Store =
         writing store (fun tx ->
             releaseDeadHere tx sweepName
             claimFirst tx sweepName worker grace
-            |> Option.map (fun (key, token, attempt) ->
+            |> Option.map (fun (key, token, attempt, until) ->
                 let checkpoint =
                     query tx "SELECT epoch, state FROM checkpoints WHERE trial_key = @key" [ "@key", box key ] (fun r ->
                         Sql.int32 r 0, r.GetFieldValue<byte[]> 1)
                     |> List.tryHead
                 let kept = checkpoint |> Option.map fst |> Option.defaultValue 0
                 execute tx "DELETE FROM epochs WHERE trial_key = @key AND epoch > @kept" [ "@key", box key; "@kept", box kept ] |> ignore
-                { Key = key; Token = token; Attempt = attempt; Checkpoint = checkpoint }))
+                { Key = key; Token = token; Attempt = attempt; Checkpoint = checkpoint; Until = until }))
 
     /// Refreshes the heartbeat of one claim; false if the claim is no longer the trial's.
     let private beat tx (claim: Claim) =
@@ -354,6 +362,15 @@ module Store =
               "@learningRate", Sql.real tx m.LearningRate ]
         |> ignore
 
+    let private saveCheckpoint tx (key: string) (epochs: EpochMetrics list) (epoch: int) (state: byte[]) =
+        epochs |> List.iter (insertEpoch tx key)
+        execute
+            tx
+            """INSERT INTO checkpoints (trial_key, epoch, state) VALUES (@key, @epoch, @state)
+               ON CONFLICT (trial_key) DO UPDATE SET epoch = excluded.epoch, state = excluded.state"""
+            [ "@key", box key; "@epoch", box epoch; "@state", box state ]
+        |> ignore
+
     /// Records epochs and the checkpoint after the last of them in one transaction (never an epoch
     /// without a checkpoint to resume after it), refreshing the heartbeat. False, and nothing
     /// recorded, if the claim was lost.
@@ -361,13 +378,23 @@ module Store =
         if epochs.IsEmpty then invalidArg (nameof epochs) "a checkpoint comes after at least one epoch"
         writing store (fun tx ->
             let held = beat tx claim
+            if held then saveCheckpoint tx claim.Key epochs (List.last epochs).Epoch state
+            held)
+
+    /// Records that a trial reached the epoch it was to stop at (its rung): the epochs since its last
+    /// checkpoint, the checkpoint there, and the figures of the epoch it keeps so far (`kept`,
+    /// validation loss and accuracy). It waits, paused, for the rung's decision. False, and nothing
+    /// recorded, if the claim was lost.
+    let pause (store: Store) (claim: Claim) (epochs: EpochMetrics list) (epoch: int) (state: byte[]) (kept: int, validationLoss: float, validationAccuracy: float) : bool =
+        writing store (fun tx ->
+            let held = beat tx claim
             if held then
-                epochs |> List.iter (insertEpoch tx claim.Key)
+                saveCheckpoint tx claim.Key epochs epoch state
                 execute
                     tx
-                    """INSERT INTO checkpoints (trial_key, epoch, state) VALUES (@key, @epoch, @state)
-                       ON CONFLICT (trial_key) DO UPDATE SET epoch = excluded.epoch, state = excluded.state"""
-                    [ "@key", box claim.Key; "@epoch", box (List.last epochs).Epoch; "@state", box state ]
+                    """UPDATE trials SET status = 'paused', heartbeat = NULL, kept_epoch = @kept, validation_loss = @loss,
+                           validation_accuracy = @accuracy WHERE key = @key"""
+                    [ "@key", box claim.Key; "@kept", box kept; "@loss", Sql.real tx validationLoss; "@accuracy", Sql.real tx validationAccuracy ]
                 |> ignore
             held)
 
@@ -476,28 +503,88 @@ module Store =
              | :? IndexOutOfRangeException | :? OverflowException | Failure _ as e ->
             raise (InvalidFileException(store.Location, sprintf "trial %O" (r.GetValue 0), sprintf "unreadable stored value (%s)" e.Message))
 
-    /// Every trial of the sweep, by configuration and then in expansion order, with its epochs.
-    let results (store: Store) (sweepName: string) : StoredTrial list =
-        reading store (fun tx ->
-            let sweep = [ "@sweep", box sweepName ]
-            let epochs =
-                query
-                    tx
-                    """SELECT e.trial_key, e.epoch, e.train_loss, e.train_accuracy, e.validation_loss, e.validation_accuracy, e.learning_rate
-                       FROM epochs e JOIN sweep_trials s ON s.key = e.trial_key WHERE s.sweep = @sweep ORDER BY e.trial_key, e.epoch"""
-                    sweep
-                    (ofTrialRow store readEpoch)
-                |> List.groupBy fst
-                |> Map.ofList
-                |> Map.map (fun _ rows -> List.map snd rows)
+    let private resultsIn (store: Store) tx (sweepName: string) : StoredTrial list =
+        let sweep = [ "@sweep", box sweepName ]
+        let epochs =
             query
                 tx
-                """SELECT t.key, s.configuration, t.seed, t.settings, s.values_json, t.status, t.reason, t.stop, t.kept_epoch,
-                          t.validation_loss, t.validation_accuracy, t.test_loss, t.test_accuracy, t.seconds,
-                          t.started_utc, t.finished_utc, t.attempts, t.worker, s.definition_hash
-                   FROM sweep_trials s JOIN trials t ON t.key = s.key WHERE s.sweep = @sweep ORDER BY s.configuration, s.position"""
+                """SELECT e.trial_key, e.epoch, e.train_loss, e.train_accuracy, e.validation_loss, e.validation_accuracy, e.learning_rate
+                   FROM epochs e JOIN sweep_trials s ON s.key = e.trial_key WHERE s.sweep = @sweep ORDER BY e.trial_key, e.epoch"""
                 sweep
-                (ofTrialRow store (readTrial epochs)))
+                (ofTrialRow store readEpoch)
+            |> List.groupBy fst
+            |> Map.ofList
+            |> Map.map (fun _ rows -> List.map snd rows)
+        query
+            tx
+            """SELECT t.key, s.configuration, t.seed, t.settings, s.values_json, t.status, t.reason, t.stop, t.kept_epoch,
+                      t.validation_loss, t.validation_accuracy, t.test_loss, t.test_accuracy, t.seconds,
+                      t.started_utc, t.finished_utc, t.attempts, t.worker, s.definition_hash
+               FROM sweep_trials s JOIN trials t ON t.key = s.key WHERE s.sweep = @sweep ORDER BY s.configuration, s.position"""
+            sweep
+            (ofTrialRow store (readTrial epochs))
+
+    /// Every trial of the sweep, by configuration and then in expansion order, with its epochs.
+    let results (store: Store) (sweepName: string) : StoredTrial list = reading store (fun tx -> resultsIn store tx sweepName)
+
+    // ---- Adaptive search ----
+
+    let private progressOf (t: StoredTrial) =
+        match t.State with
+        | TrialState.Pending
+        | TrialState.Running -> TrialProgress.Waiting
+        | TrialState.Paused -> TrialProgress.AtRung t.History
+        | TrialState.Finished status -> TrialProgress.Ended(status, t.History)
+
+    let private recordDecision tx (sweepName: string) (hash: string) (decision: Decision) =
+        let batch, rung = Decision.position decision
+        execute
+            tx
+            """INSERT INTO decisions (sweep, definition_hash, batch, rung, detail, decided_utc)
+               VALUES (@sweep, @hash, @batch, @rung, @detail, @now) ON CONFLICT DO NOTHING"""
+            [ "@sweep", box sweepName; "@hash", box hash; "@batch", box batch; "@rung", box rung
+              "@detail", box (Decision.describe decision); "@now", box (Sql.now ()) ]
+        |> ignore
+
+    let private apply tx (sweepName: string) (hash: string) (plan: Plan) (change: Change) =
+        match change with
+        | Change.Add(trial, until) ->
+            insertTrial tx sweepName hash (plan.Trials |> List.findIndex (fun t -> t.Key = trial.Key)) trial until
+        | Change.Resume(key, until) ->
+            execute tx "UPDATE trials SET status = 'pending', until_epoch = @until WHERE key = @key AND status = 'paused'" [ "@key", box key; "@until", Sql.nullable until ]
+            |> ignore
+        | Change.Prune key ->
+            execute tx "UPDATE trials SET status = 'pruned', finished_utc = @now WHERE key = @key AND status = 'paused'" [ "@key", box key; "@now", box (Sql.now ()) ]
+            |> ignore
+            // a pruned trial's epochs stay; its checkpoint (the size of the model, twice over) goes
+            execute tx "DELETE FROM checkpoints WHERE trial_key = @key" [ "@key", box key ] |> ignore
+
+    /// Re-derives the sweep's adaptive search from everything the store holds and, when a decision is
+    /// due, records it and applies it, in one transaction serialized with every other worker's: each
+    /// decision is made once, by whichever worker gets there first, and all would have made the same.
+    /// Returns the plan as derived (its Next is the step just applied, if any).
+    let advance (store: Store) (sweep: Sweep) (search: Search) : Plan =
+        let hash = Sweep.definitionHash sweep
+        writing store (fun tx ->
+            Sql.serialize tx
+            let known = resultsIn store tx sweep.Name |> List.map (fun t -> t.Key, progressOf t) |> Map.ofList
+            let plan = Search.plan sweep search known.TryFind
+            plan.Decisions |> List.iter (recordDecision tx sweep.Name hash)
+            match plan.Next with
+            | Step.Apply(_, changes) -> changes |> List.iter (apply tx sweep.Name hash plan)
+            | Step.Train
+            | Step.Done -> ()
+            plan)
+
+    /// The decisions recorded for the sweep's current definition, in the order they were made: (batch, rung, what was decided); a proposal is rung −1.
+    let decisions (store: Store) (sweepName: string) : (int * int * string) list =
+        reading store (fun tx ->
+            query
+                tx
+                """SELECT d.batch, d.rung, d.detail FROM decisions d JOIN sweeps w ON w.name = d.sweep AND w.definition_hash = d.definition_hash
+                   WHERE d.sweep = @sweep ORDER BY d.batch, d.rung"""
+                [ "@sweep", box sweepName ]
+                (fun r -> Sql.int32 r 0, Sql.int32 r 1, r.GetString 2))
 
     // ---- Verification ----
 

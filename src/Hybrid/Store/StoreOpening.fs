@@ -61,7 +61,6 @@ module internal StoreOpening =
             pragma connection "PRAGMA journal_mode = WAL"
             // FULL: a commit survives a power cut too, not only a killed process; trials commit rarely.
             pragma connection "PRAGMA synchronous = FULL"
-            pragma connection "PRAGMA foreign_keys = ON"
         with
         | :? SqliteException as e when e.SqliteErrorCode = 26 (* SQLITE_NOTADB *) || e.SqliteErrorCode = 11 (* SQLITE_CORRUPT *) ->
             (store :> IDisposable).Dispose()
@@ -72,7 +71,11 @@ module internal StoreOpening =
         | _ ->
             (store :> IDisposable).Dispose()
             reraise ()
-        Files.explainingDiskFaults file (fun () -> migrated store)
+        Files.explainingDiskFaults file (fun () ->
+            let store = migrated store
+            // after migrating: a migration that rebuilds a table must not have its rows' references checked midway
+            pragma connection "PRAGMA foreign_keys = ON"
+            store)
 
     /// Where a PostgreSQL store is, for messages and reports: user, server and database, never the password.
     let private describe (builder: NpgsqlConnectionStringBuilder) =

@@ -2,8 +2,21 @@
 /// list `Store.copy` moves between them.
 module internal Hybrid.StoreSchema
 
+/// A migration's statement: for both databases, or for one only where their SQL must differ.
+type private Statement =
+    | Both of string
+    | SqliteOnly of string
+    | PostgresOnly of string
+
+/// Version 3's trials table for SQLite, which cannot change a CHECK constraint in place: the table
+/// is rebuilt (with foreign keys off: `StoreOpening` turns them on after migrating), keeping every row.
+let private trialsColumns =
+    "key, seed, settings, status, reason, stop, kept_epoch, validation_loss, validation_accuracy, test_loss, test_accuracy, seconds, started_utc, finished_utc, model_path, claim, worker, heartbeat, attempts"
+
+let private statuses = "'pending', 'running', 'paused', 'completed', 'diverged', 'failed', 'pruned'"
+
 /// Versioned migrations, applied in order; a database records each one it received.
-let private migrations: (int * string list) list =
+let private migrations: (int * Statement list) list =
     [ 1,
       [ """CREATE TABLE sweeps (
              name TEXT PRIMARY KEY,
@@ -67,6 +80,7 @@ let private migrations: (int * string list) list =
              identical INTEGER NOT NULL CHECK (identical IN (0, 1)),
              detail TEXT NOT NULL)"""
         "CREATE INDEX verifications_trial ON verifications(trial_key)" ]
+      |> List.map Both
       // Version 2: workers on several machines claim trials and prove they are alive; models live in
       // the store so any machine can report. Version-1 trials keep their model files (model_path).
       2,
@@ -77,7 +91,49 @@ let private migrations: (int * string list) list =
         "CREATE INDEX trials_status ON trials(status)"
         """CREATE TABLE models (
              trial_key TEXT PRIMARY KEY REFERENCES trials(key),
-             state {blob} NOT NULL)""" ] ]
+             state {blob} NOT NULL)""" ]
+      |> List.map Both
+      // Version 3: adaptive search. A trial may stop at a rung (paused) until the rung's decision
+      // resumes it up to the next rung (until_epoch) or prunes it; each decision is recorded once.
+      3,
+      [ SqliteOnly
+            $"""CREATE TABLE trials_v3 (
+                 key TEXT PRIMARY KEY,
+                 seed INTEGER NOT NULL,
+                 settings TEXT NOT NULL,
+                 status TEXT NOT NULL CHECK (status IN ({statuses})),
+                 reason TEXT NOT NULL,
+                 stop TEXT,
+                 kept_epoch INTEGER,
+                 validation_loss REAL,
+                 validation_accuracy REAL,
+                 test_loss REAL,
+                 test_accuracy REAL,
+                 seconds REAL,
+                 started_utc TEXT,
+                 finished_utc TEXT,
+                 model_path TEXT,
+                 claim TEXT,
+                 worker TEXT,
+                 heartbeat REAL,
+                 attempts INTEGER NOT NULL DEFAULT 0,
+                 until_epoch INTEGER)"""
+        SqliteOnly $"INSERT INTO trials_v3 ({trialsColumns}) SELECT {trialsColumns} FROM trials"
+        SqliteOnly "DROP TABLE trials"
+        SqliteOnly "ALTER TABLE trials_v3 RENAME TO trials"
+        SqliteOnly "CREATE INDEX trials_status ON trials(status)"
+        PostgresOnly "ALTER TABLE trials DROP CONSTRAINT trials_status_check"
+        PostgresOnly $"ALTER TABLE trials ADD CONSTRAINT trials_status_check CHECK (status IN ({statuses}))"
+        PostgresOnly "ALTER TABLE trials ADD COLUMN until_epoch INTEGER"
+        Both
+            """CREATE TABLE decisions (
+                 sweep TEXT NOT NULL REFERENCES sweeps(name),
+                 definition_hash TEXT NOT NULL,
+                 batch INTEGER NOT NULL,
+                 rung INTEGER NOT NULL,
+                 detail TEXT NOT NULL,
+                 decided_utc TEXT NOT NULL,
+                 PRIMARY KEY (sweep, definition_hash, batch, rung))""" ] ]
 
 /// The newest schema this library reads and writes.
 let version = migrations |> List.map fst |> List.max
@@ -102,8 +158,13 @@ let migrate (store: Store) =
             raise (StoreException(store.Location, problem))
         for number, statements in migrations do
             if number > current then
-                for sql in statements do
-                    Sql.execute tx sql [] |> ignore
+                for statement in statements do
+                    match statement, store.Backend with
+                    | Both sql, _
+                    | SqliteOnly sql, Backend.Sqlite
+                    | PostgresOnly sql, Backend.Postgres -> Sql.execute tx sql [] |> ignore
+                    | SqliteOnly _, Backend.Postgres
+                    | PostgresOnly _, Backend.Sqlite -> ()
                 Sql.execute tx "INSERT INTO schema_version (version, applied_utc) VALUES (@version, @now)" [ "@version", box number; "@now", box (Sql.now ()) ]
                 |> ignore)
 
@@ -126,7 +187,8 @@ let tables: (string * (string * Kind) list * string) list =
       "trials",
       [ "key", Text; "seed", BigInteger; "settings", Text; "status", Text; "reason", Text; "stop", Text; "kept_epoch", Integer
         "validation_loss", Real; "validation_accuracy", Real; "test_loss", Real; "test_accuracy", Real; "seconds", Real
-        "started_utc", Text; "finished_utc", Text; "model_path", Text; "claim", Text; "worker", Text; "heartbeat", Real; "attempts", Integer ],
+        "started_utc", Text; "finished_utc", Text; "model_path", Text; "claim", Text; "worker", Text; "heartbeat", Real; "attempts", Integer
+        "until_epoch", Integer ],
       ofTrials "key"
       "sweep_trials",
       [ "sweep", Text; "key", Text; "configuration", Integer; "position", Integer; "values_json", Text; "definition_hash", Text ],
@@ -137,4 +199,5 @@ let tables: (string * (string * Kind) list * string) list =
       ofTrials "trial_key"
       "checkpoints", [ "trial_key", Text; "epoch", Integer; "state", Blob ], ofTrials "trial_key"
       "models", [ "trial_key", Text; "state", Blob ], ofTrials "trial_key"
-      "verifications", [ "trial_key", Text; "verified_utc", Text; "identical", Integer; "detail", Text ], ofTrials "trial_key" ]
+      "verifications", [ "trial_key", Text; "verified_utc", Text; "identical", Integer; "detail", Text ], ofTrials "trial_key"
+      "decisions", [ "sweep", Text; "definition_hash", Text; "batch", Integer; "rung", Integer; "detail", Text; "decided_utc", Text ], ofSweep ]

@@ -8,6 +8,8 @@ open Hybrid.Engine.Training
 type TrialState =
     | Pending
     | Running
+    /// Stopped at its rung of an adaptive search until the rung's decision resumes or prunes it.
+    | Paused
     | Finished of Status
 
 /// What registering a sweep found under its name.
@@ -67,12 +69,16 @@ type Claim =
       /// 1 for a first run; more when the trial resumes after its worker died.
       Attempt: int
       /// The checkpoint (epoch, state) the trial resumes from, if it has one.
-      Checkpoint: (int * byte[]) option }
+      Checkpoint: (int * byte[]) option
+      /// The epoch to stop at (an adaptive search's rung), or None to train to the end.
+      Until: int option }
 
 /// How far a sweep's current trials have come.
 type SweepCounts =
     { Pending: int
       Running: int
+      /// Stopped at a rung, waiting for its decision.
+      Paused: int
       Finished: int }
 
 /// A re-run of a finished trial checked against its record.

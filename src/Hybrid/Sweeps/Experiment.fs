@@ -40,6 +40,8 @@ type Status =
     | Completed
     | Diverged
     | Failed
+    /// Stopped at a rung of an adaptive search: its epochs are an exact prefix of its full run.
+    | Pruned
 
 /// What one trial produced. Validation figures are at the kept epoch (the best validation loss).
 type TrialResult =
@@ -139,9 +141,15 @@ module Sweep =
         // random and Sobol draws over choices repeat configurations: each is run once, as in scikit-learn's sampler
         |> List.distinctBy snd
 
-    /// Every trial: each configuration of the space (in the strategy's order) under each seed.
+    /// Every trial: each configuration of the space (in the strategy's order) under each seed. An
+    /// adaptive search has none before it has results: its trials come from `Search.plan`.
     let expand (sweep: Sweep) : Trial list =
         if sweep.Seeds.IsEmpty then invalidArg (nameof sweep) "a sweep needs at least one seed"
+        match sweep.Strategy with
+        | Strategy.Adaptive _ -> invalidArg (nameof sweep) "an adaptive search proposes its trials batch by batch from results: see Search.plan"
+        | Strategy.Grid _
+        | Strategy.Random _
+        | Strategy.Sobol _ -> ()
         let dataHash = Data.hash sweep.Data
         configurations sweep
         |> List.mapi (fun i (values, settings) ->
@@ -151,7 +159,13 @@ module Sweep =
                 { Configuration = i; Values = values; Seed = seed; Settings = seeded; Key = trialKey dataHash seeded }))
         |> List.concat
 
-    let count (sweep: Sweep) = expand sweep |> List.length
+    /// How many trials the sweep runs; for an adaptive search, the most it may run.
+    let count (sweep: Sweep) =
+        match sweep.Strategy with
+        | Strategy.Adaptive search -> search.Configurations * sweep.Seeds.Length
+        | Strategy.Grid _
+        | Strategy.Random _
+        | Strategy.Sobol _ -> expand sweep |> List.length
 
     /// Keeps only the configurations that meet a named condition.
     let only (name: string) (keep: Settings -> bool) (sweep: Sweep) = { sweep with Only = sweep.Only @ [ name, keep ] }
@@ -170,8 +184,12 @@ module Sweep =
                   yield Data.hash sweep.Data ]
         Hashing.sha256 text
 
-    /// The expansion as a table, one line per configuration, without training anything.
-    let print (sweep: Sweep) =
+    let private printSearch (sweep: Sweep) (search: Search) =
+        let space = sweep.Space |> List.map (fun (setting, domain) -> sprintf "  %s: %s" (Setting.name setting) (Domain.describe domain)) |> String.concat "\n"
+        sprintf "sweep '%s': adaptive search, up to %d configurations × %d seeds = %d trials on %s\n  %A\n%s\n"
+            sweep.Name search.Configurations sweep.Seeds.Length (count sweep) sweep.Data.Name search space
+
+    let private printExpansion (sweep: Sweep) =
         let trials = expand sweep
         let configurations = trials |> List.distinctBy _.Configuration
         let text = StringBuilder()
@@ -181,3 +199,12 @@ module Sweep =
             let values = t.Values |> List.map (fun (s, v) -> sprintf "%s=%s" (Setting.name s) (Value.format v)) |> String.concat ", "
             line (sprintf "  #%-4d %s" t.Configuration values)
         text.ToString()
+
+    /// The expansion as a table, one line per configuration, without training anything; for an
+    /// adaptive search, the search and its space.
+    let print (sweep: Sweep) =
+        match sweep.Strategy with
+        | Strategy.Adaptive search -> printSearch sweep search
+        | Strategy.Grid _
+        | Strategy.Random _
+        | Strategy.Sobol _ -> printExpansion sweep

@@ -25,6 +25,7 @@ module Tally =
         match e with
         | Started _ -> { t with Running = t.Running + 1 }
         | EpochDone _ -> t
+        | Paused _ -> { t with Running = t.Running - 1 }
         | Finished(r, _) ->
             let best =
                 match r.Status, t.Best with
@@ -59,6 +60,7 @@ module Progress =
             match r.Status with
             | Completed -> sprintf "validation %.2f%%, test %.2f%%" (100.0 * r.ValidationAccuracy) (100.0 * r.TestAccuracy)
             | Diverged | Failed -> sprintf "%A: %s" r.Status r.Reason
+            | Pruned -> "pruned"
         sprintf "#%d seed %d: %s (%.1f s) | %s" r.Trial.Configuration r.Trial.Seed outcome r.Seconds (Tally.describe t)
 
     let private plain (tally: Tally) (body: (RunEvent -> unit) -> unit) =
@@ -68,6 +70,7 @@ module Progress =
             match e with
             | Finished(r, _) -> Console.WriteLine(line r state)
             | Started(t, Some epoch) -> Console.WriteLine(sprintf "#%d seed %d: resumed after epoch %d, from its checkpoint" t.Configuration t.Seed epoch)
+            | Paused(t, c) -> Console.WriteLine(sprintf "#%d seed %d: at its rung after epoch %d, validation %.2f%%" t.Configuration t.Seed c.Epoch (100.0 * Search.figureAt c.Epoch (List.ofSeq c.History)))
             | _ -> ())
         state
 

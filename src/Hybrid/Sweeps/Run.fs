@@ -13,6 +13,8 @@ type RunEvent =
     /// An epoch ended; the checkpoint is the trainer's own copy, encoded only if it is saved.
     | EpochDone of Trial * EpochMetrics * TrainingCheckpoint
     | Finished of TrialResult * Model option
+    /// The trial reached the epoch it was to stop at (an adaptive search's rung), its checkpoint there.
+    | Paused of Trial * TrainingCheckpoint
 
 /// Running trials: one at a time, or many in parallel with their events funnelled to the caller.
 [<RequireQualifiedAccess>]
@@ -89,25 +91,32 @@ module Run =
         { Trial = trial; Status = Failed; Reason = e.Message; History = []; Stop = StopReason.Completed; KeptEpoch = 0
           ValidationLoss = nan; ValidationAccuracy = nan; TestLoss = nan; TestAccuracy = nan; Seconds = seconds }
 
-    /// Runs one trial to its end, reporting each epoch; a trial that throws is reported as failed with its reason.
-    let trial (prepared: Prepared) (report: RunEvent -> unit) (resume: TrainingCheckpoint option) (t: Trial) =
+    /// Stops the trainer at the end of the epoch a trial was to stop at, with the checkpoint there.
+    exception private UntilReached of TrainingCheckpoint
+
+    /// Runs one trial to its end, or to the end of epoch `until` if it gets there first (the trainer
+    /// runs with the settings' own Epochs, so schedules and patience are those of the full run and
+    /// the epochs so far an exact prefix of it), reporting each epoch; a trial that throws is
+    /// reported as failed with its reason.
+    let trial (prepared: Prepared) (report: RunEvent -> unit) (resume: TrainingCheckpoint option) (until: int option) (t: Trial) =
         let watch = Stopwatch.StartNew()
         report (Started(t, resume |> Option.map _.Epoch))
-        let onEpoch = Action<EpochMetrics, TrainingCheckpoint>(fun m c -> report (EpochDone(t, m, c)))
-        let result, model =
-            try
-                let model, result = Model.train t.Settings prepared.Scaler prepared.Train prepared.Validation onEpoch resume
-                outcome t model result prepared.Data watch.Elapsed.TotalSeconds, Some model
-            with e ->
-                failed t e watch.Elapsed.TotalSeconds, None
-        report (Finished(result, model))
-        result
+        let onEpoch =
+            Action<EpochMetrics, TrainingCheckpoint>(fun m c ->
+                report (EpochDone(t, m, c))
+                if until = Some m.Epoch then raise (UntilReached c))
+        try
+            let model, result = Model.train t.Settings prepared.Scaler prepared.Train prepared.Validation onEpoch resume
+            report (Finished(outcome t model result prepared.Data watch.Elapsed.TotalSeconds, Some model))
+        with
+        | UntilReached checkpoint -> report (Paused(t, checkpoint))
+        | e -> report (Finished(failed t e watch.Elapsed.TotalSeconds, None))
 
     /// How many trials to run at once: every core busy, counting the engine's own threads per trial.
     let workers (threadsPerTrial: int) = max 1 (Environment.ProcessorCount / max 1 threadsPerTrial)
 
-    /// A trial to run, and the checkpoint it resumes from.
-    type Job = Trial * TrainingCheckpoint option
+    /// A trial to run, the checkpoint it resumes from, and the epoch it stops at (None: its end).
+    type Job = Trial * TrainingCheckpoint option * int option
 
     /// Runs jobs on `workers` threads, each taking its next job from `next` (which may block, and
     /// returns None when the thread should end). Every event is handed to `handle` on the calling
@@ -131,8 +140,8 @@ module Run =
         let rec work () =
             if not stopping.IsCancellationRequested then
                 match (try next () with e -> fail e; None) with
-                | Some(t, resume) ->
-                    trial prepared post resume t |> ignore
+                | Some(t, resume, until) ->
+                    trial prepared post resume until t
                     work ()
                 | None -> ()
         let threads = List.init (max 1 workers) (fun i -> Thread(work, IsBackground = true, Name = sprintf "hybrid-trial-%d" i))

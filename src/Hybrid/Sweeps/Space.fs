@@ -39,6 +39,50 @@ type Domain =
 /// A search space: which settings vary, over what.
 type Space = (Setting * Domain) list
 
+/// TPE's options, named and defaulted as in Optuna's TPESampler (see `Tpe.defaults`).
+type TpeOptions =
+    { /// Configurations drawn at random before the model takes over.
+      Startup: int
+      /// Draws from the good configurations' estimator per proposal; the one most likely good rather than bad wins.
+      Candidates: int
+      /// The share of observed configurations counted as good (at least 1, at most 25 of them).
+      Gamma: float
+      /// Weight of the prior (one wide component over the whole domain) beside each observation's weight of 1.
+      PriorWeight: float }
+
+/// How an adaptive search proposes each batch of configurations.
+[<RequireQualifiedAccess>]
+type Sampler =
+    /// Independent draws from the search's seed and the batch index.
+    | Random
+    /// The Sobol sequence, continued batch after batch.
+    | Sobol
+    /// Tree-structured Parzen estimators (Bergstra et al. 2011) fitted to the results of earlier batches.
+    | Tpe of TpeOptions
+
+/// Which configurations of a batch train to the end. Rungs are in epochs and end at the settings'
+/// Epochs: with s = ⌊log_η(Epochs / minEpochs)⌋, rung k (0 … s) is at round(Epochs · η^(k − s)).
+[<RequireQualifiedAccess>]
+type Pruning =
+    /// Every configuration trains to the end.
+    | Off
+    /// Successive halving: after each rung the best 1/η of the configurations (at least one) go on.
+    | Halving of minEpochs: int * eta: int
+    /// Hyperband: successive halving in brackets from the most aggressive (first rung at about
+    /// minEpochs) to none at all (every configuration to the end), batch after batch in turn.
+    | Hyperband of minEpochs: int * eta: int
+
+/// A search that learns from its results: batches of configurations, each proposed from the
+/// results of the batches before it and pruned rung by rung.
+type Search =
+    { Sampler: Sampler
+      /// How many configurations in all (fewer when the space runs out).
+      Configurations: int
+      /// Configurations per batch (under Hyperband, in its most aggressive bracket; the others get fewer).
+      BatchSize: int
+      Pruning: Pruning
+      Seed: uint64 }
+
 /// How a space becomes points.
 [<RequireQualifiedAccess>]
 type Strategy =
@@ -48,6 +92,8 @@ type Strategy =
     | Random of count: int * seed: uint64
     /// The first `count` points of the Sobol sequence (after the origin): they fill the space more evenly than random draws.
     | Sobol of count: int
+    /// Batches proposed from earlier results, losers stopped early: see `Search`.
+    | Adaptive of Search
 
 [<RequireQualifiedAccess>]
 module Value =
@@ -243,3 +289,4 @@ module Space =
             let rng = Rng seed
             List.init count (fun _ -> space |> List.map (fun _ -> rng.NextDouble()) |> Array.ofList |> atPoint)
         | Strategy.Sobol count -> Sobol.points space.Length count |> List.map atPoint
+        | Strategy.Adaptive _ -> invalidArg (nameof strategy) "an adaptive search proposes its points batch by batch, from results: see Search.plan"
