@@ -62,19 +62,29 @@ module SweepRunner =
     let private grace () = seconds "HYBRID_GRACE_SECONDS" (fun s -> s > 0.0) 60.0
 
     /// This process's claims on running trials, and which of them another worker has taken over.
+    /// Removing and losing name the claim, not only its trial: an adaptive search's trial paused at a
+    /// rung is claimed again when it goes on, and a late word about its old claim (a heartbeat that
+    /// found it paused, the recorder's removal) must not stop or forget the new one.
     type private Claims() =
         let held = ConcurrentDictionary<string, Claim>()
         let lost = ConcurrentDictionary<string, bool>()
-        member _.Add(claim: Claim) = held[claim.Key] <- claim
+        let isHeld (claim: Claim) =
+            match held.TryGetValue claim.Key with
+            | true, current -> current.Token = claim.Token
+            | _ -> false
+        member _.Add(claim: Claim) = lock held (fun () -> held[claim.Key] <- claim)
         member _.TryGet(key: string) =
             match held.TryGetValue key with
             | true, claim -> Some claim
             | _ -> None
-        member _.Remove(key: string) =
-            held.TryRemove key |> ignore
-            lost.TryRemove key |> ignore
-        member _.Lose(key: string) = lost[key] <- true
-        member _.IsLost(key: string) = lost.ContainsKey key
+        member _.Remove(claim: Claim) =
+            lock held (fun () -> if isHeld claim then held.TryRemove claim.Key |> ignore)
+            lost.TryRemove claim.Token |> ignore
+        member _.Lose(claim: Claim) = lock held (fun () -> if isHeld claim then lost[claim.Token] <- true)
+        member _.IsLost(key: string) =
+            match held.TryGetValue key with
+            | true, claim -> lost.ContainsKey claim.Token
+            | _ -> false
         member _.All = List.ofSeq held.Values
         member _.Count = held.Count
 
@@ -167,7 +177,7 @@ module SweepRunner =
                 if since.Elapsed >= every then
                     claims.TryGet t.Key
                     |> Option.iter (fun claim ->
-                        if not (Store.recordEpochsWithCheckpoint store claim (List.rev epochs) (Run.encodeCheckpoint checkpoint)) then claims.Lose t.Key)
+                        if not (Store.recordEpochsWithCheckpoint store claim (List.rev epochs) (Run.encodeCheckpoint checkpoint)) then claims.Lose claim)
                     unsaved[t.Key] <- (Diagnostics.Stopwatch.StartNew(), [])
             | Paused(t, checkpoint) ->
                 let _, epochs = unsaved[t.Key]
@@ -176,13 +186,13 @@ module SweepRunner =
                 |> Option.iter (fun claim ->
                     let kept = checkpoint.KeptEpoch, checkpoint.BestValidationLoss, Search.figureAt checkpoint.Epoch (List.ofSeq checkpoint.History)
                     Store.pause store claim (List.rev epochs) checkpoint.Epoch (Run.encodeCheckpoint checkpoint) kept |> ignore
-                    claims.Remove t.Key)
+                    claims.Remove claim)
             | Finished(result, model) ->
                 unsaved.Remove result.Trial.Key |> ignore
                 claims.TryGet result.Trial.Key
                 |> Option.iter (fun claim ->
                     Store.finish store claim result (model |> Option.map ModelFile.toBytes) |> ignore
-                    claims.Remove result.Trial.Key)
+                    claims.Remove claim)
 
     /// Beats for this process's claims until disposed, marking those another worker took over.
     let private heartbeats (store: Store) (claims: Claims) =
@@ -190,7 +200,7 @@ module SweepRunner =
         let beat _ =
             // A failed beat is not fatal here: the next write of the recording thread meets the same
             // failure, retries it, and reports it if it lasts.
-            try Store.heartbeat store claims.All |> List.iter (fun c -> claims.Lose c.Key)
+            try Store.heartbeat store claims.All |> List.iter claims.Lose
             with :? StoreException | :? Data.Common.DbException -> ()
         new Threading.Timer(beat, null, interval, interval)
 
