@@ -281,21 +281,22 @@ let private idxTests =
     let pixels = [ 0uy .. 17uy ] |> List.map ((*) 10uy)
     let images = idx [ 3; 2; 3 ] pixels
     let labels = idx [ 3 ] [ 2uy; 0uy; 1uy ]
+    let names = [| "zero"; "one"; "two" |]
 
     let roundTrip name images labels =
         testCase name <| fun () ->
             withIdxFiles images labels (fun imagesPath labelsPath ->
-                let data = Idx.load imagesPath labelsPath
+                let data = Idx.load names imagesPath labelsPath
                 Expect.equal (data.Rows, data.Columns) (3, 6) "3 images of 2×3"
                 Expect.equal data.Features (pixels |> List.map float32 |> Array.ofList) "raw pixel values, row-major"
                 Expect.equal data.Labels [| 2; 0; 1 |] "labels"
-                Expect.equal data.ClassNames [| "0"; "1"; "2" |] "classes up to the largest label"
+                Expect.equal data.ClassNames names "the given class names"
                 Expect.equal data.Name "images-idx3-ubyte" "named after the images file")
 
     let corrupt name (images: byte[]) (labels: byte[]) inLabels location (says: string) =
         testCase name <| fun () ->
             withIdxFiles images labels (fun imagesPath labelsPath ->
-                let e = fileError (fun () -> Idx.load imagesPath labelsPath)
+                let e = fileError (fun () -> Idx.load names imagesPath labelsPath)
                 expectAt (if inLabels then labelsPath else imagesPath) location e
                 Expect.stringContains e.Problem says "the problem")
 
@@ -308,6 +309,11 @@ let private idxTests =
         roundTrip "plain round trip" images labels
         roundTrip "gzip round trip" (gzip images) (gzip labels)
         roundTrip "gzip images with plain labels" (gzip images) labels
+
+        testCase "a labels file lacking the last class keeps every given name" <| fun () ->
+            withIdxFiles images (idx [ 3 ] [ 0uy; 1uy; 0uy ]) (fun imagesPath labelsPath ->
+                let data = Idx.load names imagesPath labelsPath
+                Expect.equal data.ClassNames names "the names of the training file, the absent class included")
 
         corrupt "too short for a magic number" [| 0uy; 0uy |] labels false "byte 0" "too few"
         corrupt "magic number not starting 00 00" (withHeader images [ 0, 0x12uy ]) labels false "byte 0" "not an IDX file"
@@ -325,6 +331,7 @@ let private idxTests =
         corrupt "images without a value" (idx [ 3; 2; 0 ] []) labels false "byte 12" "dimension 2 is 0: each item would hold no values"
         corrupt "gzip cut short" (Array.truncate 21 (gzip images)) labels false "byte 13" "cut short"
         corrupt "labels gzip cut short" images (Array.truncate 21 (gzip labels)) true "byte 13" "cut short"
+        corrupt "a label beyond the given classes" images (idx [ 3 ] [ 2uy; 0uy; 5uy ]) true "byte 10" "label 5 is out of range: 3 classes are given (zero, one, two), so 0..2"
         corrupt "broken gzip stream" (Array.append [| 0x1fuy; 0x8buy |] images) labels false "" "gzip"
     ]
 

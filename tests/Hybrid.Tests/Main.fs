@@ -6,6 +6,7 @@ let all =
     testList
         "Hybrid"
         [ DatasetTests.tests
+          GivenPartsTests.tests
           SafetensorsTests.tests
           ModelTests.tests
           OnnxTests.tests

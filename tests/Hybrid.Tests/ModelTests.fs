@@ -175,6 +175,13 @@ let private inputTests =
         testCase "a class absent from the training part keeps its output" <| fun () ->
             let model, _ = Model.fit quick { (split: Split) with Train = { split.Train with Labels = split.Train.Labels |> Array.map (min 1) } }
             Expect.equal model.Shape.P 3 "one output per class name"
+        testCase "evaluation refuses data whose class names are not the model's, naming both lists" <| fun () ->
+            let model, _ = Model.fit quick split
+            let renamed = { split.Test with ClassNames = [| "setosa"; "versicolor"; "iris virginica" |] }
+            match Expect.throwsC (fun () -> Model.evaluate model renamed |> ignore) id with
+            | :? ArgumentException as e ->
+                Expect.stringContains e.Message "(setosa, versicolor, iris virginica) are not the model's (setosa, versicolor, virginica)" "both lists"
+            | e -> failtestf "expected an ArgumentException, got %s: %s" (e.GetType().Name) e.Message
         testCase "a batch larger than the data is one full batch per epoch" <| fun () ->
             let _, result = Model.fit { quick with BatchSize = 100_000 } split
             Expect.equal result.History.Count 3 "every epoch ran"

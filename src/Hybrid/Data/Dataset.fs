@@ -5,34 +5,9 @@ open System.IO
 open System.Security.Cryptography
 open Hybrid.Engine.Model
 
-/// A classification data set. Features are row-major, Rows × Columns, in one flat array because
-/// that is the layout the engine consumes; Labels[i] indexes ClassNames.
-type Dataset =
-    { Name: string
-      Features: float32[]
-      Rows: int
-      Columns: int
-      Labels: int[]
-      ClassNames: string[]
-      FeatureNames: string[] }
-
-/// The three parts of a stratified split.
-type Split =
-    { Train: Dataset
-      Validation: Dataset
-      Test: Dataset }
-
-/// One fold of k-fold cross-validation: the fold is the validation part, the other folds train.
-type Fold = { Train: Dataset; Validation: Dataset }
-
-/// The share of every class that goes to each part of a split; the shares sum to 1. Declared after
-/// Split and Fold so that `{ Train = 0.7; Validation = 0.15; Test = 0.15 }` is inferred as Fractions.
-type Fractions =
-    { Train: float
-      Validation: float
-      Test: float }
-
-[<RequireQualifiedAccess>]
+// Declared in another file than its type (DatasetTypes.fs, before the loaders this module uses),
+// so the compiled name's suffix must be asked for.
+[<RequireQualifiedAccess; CompilationRepresentation(CompilationRepresentationFlags.ModuleSuffix)>]
 module Dataset =
 
     /// SHA-256 (lowercase hex) of everything that affects training: shape, feature bits, labels and
@@ -111,17 +86,26 @@ module Dataset =
 
         rows[test + validation ..], rows[test .. test + validation - 1], rows[.. test - 1]
 
-    /// Train, validation and test parts holding each class in the given fractions, drawn from the
-    /// seed; a class too small to appear in every part with a positive fraction is an error.
-    let split (fractions: Fractions) (seed: uint64) (data: Dataset) : Split =
+    /// The rows `split` puts in its train, validation and test parts, in their order there: for
+    /// tools outside Hybrid that must train and test on exactly the same rows.
+    let splitRows (fractions: Fractions) (seed: uint64) (data: Dataset) : int[] * int[] * int[] =
         checkFractions fractions
         let rng = Rng seed
         let cuts = byClass rng data |> Array.mapi (cut fractions data)
-        let part pick = data |> select (cuts |> Array.collect pick |> shuffled rng)
+        // Drawn in this order (train, validation, test): the order fixes every stored split's rows.
+        let train = cuts |> Array.collect (fun (train, _, _) -> train) |> shuffled rng
+        let validation = cuts |> Array.collect (fun (_, validation, _) -> validation) |> shuffled rng
+        let test = cuts |> Array.collect (fun (_, _, test) -> test) |> shuffled rng
+        train, validation, test
 
-        { Train = part (fun (train, _, _) -> train)
-          Validation = part (fun (_, validation, _) -> validation)
-          Test = part (fun (_, _, test) -> test) }
+    /// Train, validation and test parts holding each class in the given fractions, drawn from the
+    /// seed; a class too small to appear in every part with a positive fraction is an error.
+    let split (fractions: Fractions) (seed: uint64) (data: Dataset) : Split =
+        let train, validation, test = splitRows fractions seed data
+
+        { Train = select train data
+          Validation = select validation data
+          Test = select test data }
 
     /// k stratified folds drawn from the seed. Each class's rows are dealt in turn to the folds, so
     /// every sample is validated exactly once and fold sizes differ by at most one.
@@ -229,3 +213,67 @@ module Dataset =
         let classes = [| for d in 0..9 -> string d |]
         builtIn "digits.csv.gz" (fun file reader ->
             Reading.lines file ',' 0 reader |> snd |> ofLabelledRows "digits" file classes features)
+
+    /// Where Debian's package dataset-fashion-mnist puts the four original files.
+    let fashionMnistDirectory = "/usr/share/datasets/fashion-mnist"
+
+    /// Fashion-MNIST's class names, in the order of its labels 0..9.
+    let fashionMnistClasses =
+        [| "T-shirt/top"; "Trouser"; "Pullover"; "Dress"; "Coat"; "Sandal"; "Shirt"; "Sneaker"; "Bag"; "Ankle boot" |]
+
+    /// Fashion-MNIST's four original IDX files (gzip or not) from `directory`, as (train, test).
+    /// Missing files are all named at once, with the package that installs them.
+    let fashionMnistFrom (directory: string) : Dataset * Dataset =
+        let path stem =
+            [ stem + ".gz"; stem ]
+            |> List.map (fun name -> Path.Combine(directory, name))
+            |> List.tryFind File.Exists
+            |> Option.defaultValue (Path.Combine(directory, stem + ".gz"))
+
+        let files = [ "train-images-idx3-ubyte"; "train-labels-idx1-ubyte"; "t10k-images-idx3-ubyte"; "t10k-labels-idx1-ubyte" ] |> List.map path
+
+        match files |> List.filter (File.Exists >> not) with
+        | [] -> ()
+        | missing ->
+            let problem =
+                sprintf "Fashion-MNIST is not in %s: missing %s. Debian's package dataset-fashion-mnist installs it in %s (apt-get install dataset-fashion-mnist)" directory (String.Join(", ", missing)) fashionMnistDirectory
+            raise (FileNotFoundException(problem, missing.Head))
+
+        let part name images labels = { Idx.load fashionMnistClasses images labels with Name = name }
+        part "fashion-mnist (train)" files[0] files[1], part "fashion-mnist (test)" files[2] files[3]
+
+    /// Xiao, Rasul and Vollgraf's Fashion-MNIST (Zalando Research, MIT licence): 28×28 grey images of
+    /// clothing, 60,000 to train on and 10,000 to test, as (train, test). Pixels keep their bytes
+    /// 0..255, as digits keep 0..16: sweeps and `Model.fit` standardize on the training part. Read
+    /// from Debian's package dataset-fashion-mnist; nothing is copied into the repository.
+    let fashionMnist () : Dataset * Dataset = fashionMnistFrom fashionMnistDirectory
+
+/// Splits of data sets that come with their own test part (Fashion-MNIST, MNIST, most benchmarks).
+[<RequireQualifiedAccess; CompilationRepresentation(CompilationRepresentationFlags.ModuleSuffix)>]
+module Split =
+
+    /// Which rows of `train` train and which validate: a stratified `validation` share of every
+    /// class, drawn from the seed, each part in its order in `ofParts`. For tools outside Hybrid that
+    /// must use exactly the same rows.
+    let rows (validation: float) (seed: uint64) (train: Dataset) : int[] * int[] =
+        if not (validation > 0.0 && validation < 1.0) then
+            invalidArg (nameof validation) (sprintf "the validation share must lie strictly between 0 and 1, got %g" validation)
+
+        let trainRows, validationRows, _ = Dataset.splitRows { Train = 1.0 - validation; Validation = validation; Test = 0.0 } seed train
+        trainRows, validationRows
+
+    /// A split that keeps the given test part and cuts a stratified, seeded validation share from
+    /// the training part. The parts must share the class list and the columns.
+    let ofParts (validation: float) (seed: uint64) (train: Dataset) (test: Dataset) : Split =
+        if test.ClassNames <> train.ClassNames then
+            let problem = sprintf "%s's classes (%s) are not %s's (%s): a label indexes the class names, so both parts need one list" test.Name (String.Join(", ", test.ClassNames)) train.Name (String.Join(", ", train.ClassNames))
+            invalidArg (nameof test) problem
+
+        if test.Columns <> train.Columns then
+            invalidArg (nameof test) (sprintf "%s has %d columns, %s has %d" test.Name test.Columns train.Name train.Columns)
+
+        let trainRows, validationRows = rows validation seed train
+
+        { Train = Dataset.select trainRows train
+          Validation = Dataset.select validationRows train
+          Test = test }

@@ -213,23 +213,38 @@ module Idx =
 
         dims, bytes, 4 + 4 * dims.Length
 
-    /// Images (count × any further dimensions, flattened row-major into features) with their labels;
-    /// the classes are "0" up to the largest label.
-    let load (imagesPath: string) (labelsPath: string) : Dataset =
+    /// Every label an index into the class names; the first one out of range is refused at its byte.
+    let private labelsOf path (classNames: string[]) (bytes: byte[]) start rows =
+        let labels = Array.init rows (fun i -> int bytes[start + i])
+
+        labels
+        |> Array.tryFindIndex (fun label -> label >= classNames.Length)
+        |> Option.iter (fun i ->
+            let names = String.Join(", ", classNames)
+            let problem = sprintf "label %d is out of range: %d classes are given (%s), so 0..%d" labels[i] classNames.Length names (classNames.Length - 1)
+            Reading.fail path (at (start + i)) problem)
+
+        labels
+
+    /// Images (count × any further dimensions, flattened row-major into features) with their labels,
+    /// each an index into `classNames`. The names are given, not inferred from the largest label: a
+    /// labels file need not hold every class (a small test file may lack the last), yet its parts
+    /// must share one class list with the training file's.
+    let load (classNames: string[]) (imagesPath: string) (labelsPath: string) : Dataset =
         let dims, pixels, pixelsStart = read imagesPath (fun rank -> rank >= 2) "an images file of 2 or more dimensions"
-        let counts, labels, labelsStart = read labelsPath (fun rank -> rank = 1) "a labels file of 1 dimension"
+        let counts, labelBytes, labelsStart = read labelsPath (fun rank -> rank = 1) "a labels file of 1 dimension"
         let rows = dims[0]
 
         if counts[0] <> rows then
             Reading.fail labelsPath (at 4) (sprintf "%d labels for the %d images in %s" counts[0] rows imagesPath)
 
         let columns = (pixels.Length - pixelsStart) / rows
-        let labels = Array.init rows (fun i -> int labels[labelsStart + i])
+        let labels = labelsOf labelsPath classNames labelBytes labelsStart rows
 
         { Name = nonNull (Path.GetFileName imagesPath)
           Features = Array.init (rows * columns) (fun i -> float32 pixels[pixelsStart + i])
           Rows = rows
           Columns = columns
           Labels = labels
-          ClassNames = Array.init (Array.max labels + 1) string
+          ClassNames = Array.copy classNames
           FeatureNames = Array.init columns (sprintf "pixel_%d") }

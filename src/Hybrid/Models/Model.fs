@@ -148,8 +148,12 @@ module Model =
         let p = model.Shape.P
         probabilities model data |> Array.chunkBySize p |> Array.map (fun row -> Evaluation.ArgMax(row))
 
-    /// Mean cross-entropy and accuracy on labelled data, with the model's preprocessing.
+    /// Mean cross-entropy and accuracy on labelled data, with the model's preprocessing. Data whose
+    /// class names are not the model's is refused: its labels would index other classes.
     let evaluate (model: Model) (data: Dataset) : float * float =
+        if data.ClassNames <> model.ClassNames then
+            let names (classes: string[]) = String.concat ", " classes
+            invalidArg (nameof data) (sprintf "%s's classes (%s) are not the model's (%s): a label indexes the class names, so evaluation needs the model's list" data.Name (names data.ClassNames) (names model.ClassNames))
         let input = prepared model data
         withNetwork model 256 (fun network ->
             let struct (loss, accuracy) = Evaluation.Evaluate(network, labeled input)
