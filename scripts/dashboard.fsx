@@ -36,7 +36,7 @@ let location, port, address = parse (None, 8050, IPAddress.Loopback) (List.ofArr
 let store =
     match location, Environment.GetEnvironmentVariable "HYBRID_STORE" with
     | Some location, _ -> location
-    | None, (null | "") -> IO.Path.Combine(Sweep.directoryOf "digits", "sweep.db")
+    | None, (null | "") -> IO.Path.Combine(directoryOf "digits", "sweep.db")
     | None, variable -> variable
 
 if not (IPAddress.IsLoopback address) then

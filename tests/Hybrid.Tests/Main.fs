@@ -20,7 +20,9 @@ let all =
           FuzzTests.tests
           ReportTests.tests
           DiskTests.tests
-          BrowserTests.tests ]
+          BrowserTests.tests
+          DashboardTests.tests
+          DashboardBrowserTests.tests ]
 
 [<EntryPoint>]
 let main argv =
