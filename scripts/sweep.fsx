@@ -46,7 +46,7 @@ let minutes = watch.Elapsed.TotalMinutes
 printfn "%d trials (%d run now) in %.1f min on %d cores: %.1f trials per minute" outcome.Trials.Length (outcome.Tally.Finished - outcome.Tally.Skipped) minutes Environment.ProcessorCount (float (outcome.Tally.Finished - outcome.Tally.Skipped) / minutes)
 match outcome.Best with
 | Some best ->
-    printfn "best configuration #%d: %s" best.Configuration (best.Values |> List.map (fun (n, v) -> sprintf "%s = %s" n v) |> String.concat ", ")
+    printfn "best configuration #%d: %s" best.Configuration (ReportFormat.settings best.Values)
     printfn "  validation accuracy %s, test accuracy %s" (ReportFormat.percent best.ValidationAccuracy) (ReportFormat.percent best.TestAccuracy)
 | None -> printfn "no trial completed"
 printfn "verified bit-identical: %d of %d re-run trials" (verified |> List.filter _.Identical |> List.length) verified.Length

@@ -5,10 +5,10 @@ open System.Collections.Concurrent
 open System.IO
 open Hybrid.Engine.Training
 
-/// The best configuration of a sweep: the highest mean validation accuracy over its seeds.
+/// The best configuration of a sweep, by `Ranking`, with its figures over its completed seeds.
 type Best =
     { Configuration: int
-      Values: (string * string) list
+      Values: (Setting * Value) list
       ValidationAccuracy: Summary
       TestAccuracy: Summary
       /// The configuration's best trial, whose model is saved as best/model.safetensors.
@@ -144,20 +144,16 @@ module SweepRunner =
             with :? StoreException | :? Data.Common.DbException -> ()
         new Threading.Timer(beat, null, interval, interval)
 
-    /// The configuration with the highest mean validation accuracy over its completed seeds.
+    /// The first configuration of the ranking (see `Ranking`), if any trial completed.
     let best (trials: StoredTrial list) : Best option =
-        trials
-        |> List.filter (fun t -> t.State = TrialState.Finished Completed && t.ValidationAccuracy.IsSome)
-        |> List.groupBy _.Configuration
-        |> List.map (fun (configuration, group) ->
-            let top = group |> List.maxBy (fun t -> t.ValidationAccuracy.Value)
-            { Configuration = configuration
+        Ranking.best StoredTrial.rankEntry trials
+        |> Option.map (fun r ->
+            let top = r.Completed |> List.maxBy (fun t -> t.ValidationAccuracy.Value)
+            { Configuration = r.Configuration
               Values = top.Values
-              ValidationAccuracy = group |> List.map (fun t -> t.ValidationAccuracy.Value) |> Statistics.summarize
-              TestAccuracy = group |> List.choose _.TestAccuracy |> Statistics.summarize
+              ValidationAccuracy = r.Completed |> List.choose _.ValidationAccuracy |> Statistics.summarize
+              TestAccuracy = r.Completed |> List.choose _.TestAccuracy |> Statistics.summarize
               Trial = top })
-        |> List.sortByDescending (fun b -> b.ValidationAccuracy.Mean, -b.Configuration)
-        |> List.tryHead
 
     let private confusion (model: Model) (test: Dataset) =
         let matrix = Array2D.zeroCreate test.ClassNames.Length test.ClassNames.Length
@@ -196,7 +192,8 @@ module SweepRunner =
             let byKey = trials |> List.map (fun t -> t.Key, t) |> Map.ofList
             let tally =
                 use _ = heartbeats store claims
-                Progress.show trials.Length (Store.counts store sweep.Name).Finished (fun show ->
+                let earlier = Store.results store sweep.Name |> current sweep |> List.choose StoredTrial.rankEntry
+                Progress.show trials.Length (Store.counts store sweep.Name).Finished earlier (fun show ->
                     Run.inParallel (Run.workers sweep.Base.Threads) prepared (nextJob store sweep byKey claims) (fun t -> claims.IsLost t.Key) (fun e ->
                         recorder.Record e
                         show e))

@@ -24,17 +24,20 @@ let private metricDifferences (stored: EpochMetrics list) (rerun: EpochMetrics l
         |> List.map (fun (s, _) -> sprintf "epoch %d's metrics differ" s.Epoch)
         |> List.truncate 3
 
-/// Re-runs one trial of the store at `location` against its stored model and returns whether it is
-/// identical, with what was compared or what differed.
-let trial (location: string) (prepared: Run.Prepared) (stored: StoredTrial) (model: Model option) : bool * string =
+/// Re-runs one stored trial against its stored model and returns whether it is identical, with what
+/// was compared or what differed.
+let trial (prepared: Run.Prepared) (stored: StoredTrial) (model: Model option) : bool * string =
     match model with
     | None -> false, "no stored model to compare with"
     | Some model ->
-        let settings = Sweep.parseSettings location (sprintf "trial %s" stored.Key) stored.Settings
-        let rerun, result = Model.train settings prepared.Scaler prepared.Train prepared.Validation null None
+        let rerun, result = Model.train stored.Settings prepared.Scaler prepared.Train prepared.Validation null None
         let differences = weightDifferences model rerun @ metricDifferences stored.History (List.ofSeq result.History)
         if differences.IsEmpty then true, sprintf "weights (%d values) and %d epochs of metrics bit-identical" rerun.Parameters.Length stored.History.Length
         else false, String.concat "; " differences
+
+/// The trials to verify first: those of the best configurations (by `Ranking`), the best seed first.
+let candidates (trials: StoredTrial list) =
+    Ranking.rank StoredTrial.rankEntry trials |> List.collect (fun r -> r.Completed |> List.sortByDescending _.ValidationAccuracy)
 
 /// Verifies the `count` best completed trials of the sweep, recording each verdict in the store.
 let check (store: Store) (sweep: Sweep) (count: int) =
@@ -45,11 +48,11 @@ let check (store: Store) (sweep: Sweep) (count: int) =
     | _ -> ()
     let prepared = Run.prepare sweep.Data
     Store.results store sweep.Name
-    |> List.filter (fun t -> t.State = TrialState.Finished Completed && t.DefinitionHash = Sweep.definitionHash sweep)
-    |> List.sortByDescending (fun t -> t.ValidationAccuracy)
+    |> List.filter (fun t -> t.DefinitionHash = Sweep.definitionHash sweep)
+    |> candidates
     |> List.truncate count
     |> List.map (fun stored ->
         let model = Store.model store stored.Key |> Option.map (ModelFile.ofBytes (sprintf "%s, model of trial %s" store.Location stored.Key))
-        let identical, detail = trial store.Location prepared stored model
+        let identical, detail = trial prepared stored model
         Store.recordVerification store stored.Key identical detail
         stored, identical, detail)

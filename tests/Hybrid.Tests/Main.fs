@@ -10,6 +10,7 @@ let all =
           ModelTests.tests
           SpaceTests.tests
           ExperimentTests.tests
+          RankingTests.tests
           StoreOpeningTests.tests
           StoreTests.tests
           StoreConcurrencyTests.tests

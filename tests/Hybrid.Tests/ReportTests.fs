@@ -13,12 +13,13 @@ let hostile = [ "<script>alert(1)</script>"; "\"><img src=x onerror=alert(1)>" ]
 /// A realistic sweep's results, made up: five configurations × 3 seeds, one trial failed, one
 /// diverged, one still pending. `text` is put in every user-supplied string.
 let sample (text: string) : ReportInput =
+    let values m skip rate = [ M, Int m; Skip, SkipValue skip; LearningRate, Float rate ]
     let configurations =
-        [ 0, [ "M", "32"; "skip", "Dense"; "learning rate", "0.001" ], 0.90
-          1, [ "M", "64"; "skip", "Dense"; "learning rate", "0.01" ], 0.955
-          2, [ "M", "64"; "skip", "None"; "learning rate", "0.1" ], 0.93
-          3, [ "M", "128"; "skip", "Diagonal"; "learning rate", "0.003" ], 0.945
-          4, [ "M", "128"; "skip", text; "learning rate", "0.003" ], 0.94 ]
+        [ 0, values 32 SkipKind.Dense 0.001, 0.90
+          1, values 64 SkipKind.Dense 0.01, 0.955
+          2, values 64 SkipKind.None 0.1, 0.93
+          3, values 128 SkipKind.Diagonal 0.003, 0.945
+          4, values 128 SkipKind.None 0.003, 0.94 ]
     let history (level: float) (seed: uint64) (epochs: int) =
         [ for e in 1..epochs ->
               let decay = exp (-0.35 * float e)
@@ -28,15 +29,22 @@ let sample (text: string) : ReportInput =
         { Key = sprintf "%02d%02d%s" configuration seed (String.replicate 60 "a")
           Configuration = configuration
           Seed = seed
+          Settings = values |> List.fold (fun s (setting, value) -> Setting.apply setting value s) { Settings.defaults with Seed = seed }
           Values = values
-          Status = "completed"
+          State = TrialState.Finished Completed
           Reason = ""
-          KeptEpoch = 10
+          Stop = Some StopReason.Completed
+          KeptEpoch = Some 10
           ValidationAccuracy = Some accuracy
           ValidationLoss = Some(0.6 - accuracy / 2.0)
           TestAccuracy = Some(accuracy - 0.01)
           TestLoss = Some(0.62 - accuracy / 2.0)
           Seconds = Some(1.5 + float configuration)
+          StartedUtc = None
+          FinishedUtc = None
+          Attempts = 1
+          Worker = None
+          DefinitionHash = ""
           History = history level seed 12 }
     let trials =
         [ for configuration, values, level in configurations do
@@ -45,7 +53,7 @@ let sample (text: string) : ReportInput =
                   match configuration, seed with
                   | 2, 2UL ->
                       { t with
-                          Status = "diverged"
+                          State = TrialState.Finished Diverged
                           Reason = "loss turned NaN at epoch 4"
                           ValidationAccuracy = None
                           ValidationLoss = None
@@ -54,7 +62,7 @@ let sample (text: string) : ReportInput =
                           History = List.truncate 3 t.History }
                   | 3, 1UL ->
                       { t with
-                          Status = "failed"
+                          State = TrialState.Finished Failed
                           Reason = "out of memory, \"batch\" too large\n" + text
                           ValidationAccuracy = None
                           ValidationLoss = None
@@ -64,7 +72,8 @@ let sample (text: string) : ReportInput =
                           History = [] }
                   | 4, 2UL ->
                       { t with
-                          Status = "pending"
+                          State = TrialState.Pending
+                          KeptEpoch = None
                           ValidationAccuracy = None
                           ValidationLoss = None
                           TestAccuracy = None
@@ -128,16 +137,12 @@ let private leaderboardTests =
         testCase "p-values against the leader, none for the leader" <| fun () ->
             Expect.isNone standings.Head.VersusLeader "leader"
             Expect.isTrue (standings.Tail |> List.forall (fun s -> s.VersusLeader.IsSome)) "others"
-        testCase "a stored trial's state becomes its status" <| fun () ->
-            let stored (state: TrialState) : StoredTrial =
-                { Key = "k"; Configuration = 0; Seed = 0UL; Settings = ""; Values = [ "M", "8" ]; State = state; Reason = ""; Stop = None
-                  KeptEpoch = None; ValidationLoss = None; ValidationAccuracy = None; TestLoss = None; TestAccuracy = None; Seconds = None
-                  StartedUtc = None; FinishedUtc = None; Attempts = 0; Worker = None; DefinitionHash = ""; History = [] }
-            let states = [ TrialState.Pending; TrialState.Running; TrialState.Finished Completed; TrialState.Finished Diverged; TrialState.Finished Failed ]
-            Expect.equal (states |> List.map (stored >> ReportInput.ofTrial >> _.Status)) [ "pending"; "running"; "completed"; "diverged"; "failed" ] "statuses"
+        testCase "every state has its own name, read back as itself" <| fun () ->
+            Expect.equal (TrialState.all |> List.map TrialState.name) [ "completed"; "diverged"; "failed"; "running"; "pending" ] "names"
+            Expect.equal (TrialState.all |> List.map (TrialState.name >> TrialState.ofName)) (List.map Some TrialState.all) "read back"
         testCase "failures listed with their reasons" <| fun () ->
             let failures = Leaderboard.failures (sample "x").Trials
-            Expect.equal (failures |> List.map (fun t -> t.Configuration, t.Status)) [ 2, "diverged"; 3, "failed" ] "failures"
+            Expect.equal (failures |> List.map (fun t -> t.Configuration, t.State)) [ 2, TrialState.Finished Diverged; 3, TrialState.Finished Failed ] "failures"
     ]
 
 /// Lines removed from the expected text (-) and added in the actual one (+), with two lines of
@@ -196,9 +201,8 @@ let private csvTests =
                 "key,configuration,seed,M,skip,learning rate,status,reason,kept_epoch,validation_accuracy,validation_loss,test_accuracy,test_loss,seconds"
                 "header"
             Expect.stringStarts lines[1] ("0000" + String.replicate 60 "a" + ",0,0,32,Dense,0.001,completed,,10,0.89,") "first row"
-            Expect.stringContains csv "4,0,128,\"x,\"\"y\"\"\",0.003,completed" "a quoted setting value"
             Expect.stringContains csv ",failed,\"out of memory, \"\"batch\"\" too large\nx,\"\"y\"\"\",10,,,,,\r\n" "a quoted reason over two lines"
-            Expect.stringContains csv ",pending,,10,,,,,\r\n" "a pending trial"
+            Expect.stringContains csv "4,2,128,None,0.003,pending,,,,,,,\r\n" "a pending trial, no kept epoch"
             Expect.equal (lines |> Array.filter (fun l -> l.StartsWith "0")).Length 15 "15 trials"
     ]
 

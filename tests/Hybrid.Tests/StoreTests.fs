@@ -260,6 +260,23 @@ let private copyTests =
                         let e = storeError (fun () -> Store.copy source archive sweep.Name)
                         Expect.stringContains e.Problem "already has a sweep named" "refused, not merged"
                         Expect.throwsT<StoreException> (fun () -> Store.copy source archive "no such sweep") "unknown sweep" |> ignore)))
+        testCase "a trial that cannot be read is refused before anything is copied" <| fun () ->
+            withDir (fun dir ->
+                let sweep = small ()
+                let trials = Sweep.expand sweep
+                let file = Path.Combine(dir, "damaged.db")
+                do
+                    use source = Store.openAt file
+                    Store.register source sweep manifest |> ignore
+                    Store.addTrials source sweep.Name trials
+                do
+                    use connection = raw file
+                    scalar connection (sprintf "UPDATE trials SET settings = replace(settings, 'M=', 'M=x') WHERE key = '%s'" trials[1].Key) |> ignore
+                use source = Store.openAt file
+                use target = Store.openAt (Path.Combine(dir, "target.db"))
+                let e: InvalidFileException = Common.raised (fun () -> Store.copy source target sweep.Name)
+                Expect.stringContains e.Message trials[1].Key "names the trial"
+                Expect.isNone (Store.sweep target sweep.Name) "nothing copied")
     ]
 
 let onBoth (name: string) (tests: Backend -> Test) =

@@ -63,7 +63,7 @@ table.leaderboard { display: block; overflow: auto; max-width: 100%; max-height:
     /// The whole page; user strings are HTML-encoded in markup and in the charts' JSON.
     let render (input: ReportInput) : string =
         let standings = Leaderboard.rank input.Trials
-        let names = Leaderboard.settingNames input.Trials
+        let settings = Leaderboard.settings input.Trials
         let failures = Leaderboard.failures input.Trials
         let html = StringBuilder()
         let add (s: string) = html.Append(s).Append('\n') |> ignore
@@ -91,7 +91,7 @@ table.leaderboard { display: block; overflow: auto; max-width: 100%; max-height:
         if standings.IsEmpty then
             add "<p>No trial has completed.</p>"
         else
-            add (table "leaderboard" (ReportTables.leaderboard names standings))
+            add (table "leaderboard" (ReportTables.leaderboard settings standings))
         match standings with
         | best :: _ ->
             add "<h2>Best configuration</h2>"
@@ -105,11 +105,11 @@ table.leaderboard { display: block; overflow: auto; max-width: 100%; max-height:
             )
             add "<h2>Learning curves</h2>"
             add (chart "chart-learning" (ReportCharts.learningCurves standings))
-            if not names.IsEmpty then
+            if not settings.IsEmpty then
                 add "<h2>Settings vs validation accuracy</h2>"
-                add (chart "chart-parallel" (ReportCharts.parallelCoordinates names standings))
+                add (chart "chart-parallel" (ReportCharts.parallelCoordinates settings standings))
                 add "<div class=\"grid\">"
-                names |> List.iteri (fun i name -> add (chart (sprintf "chart-setting-%d" i) (ReportCharts.setting name standings)))
+                settings |> List.iteri (fun i setting -> add (chart (sprintf "chart-setting-%d" i) (ReportCharts.setting setting standings)))
                 add "</div>"
         | [] -> ()
         add "<h2>Confusion matrix</h2>"

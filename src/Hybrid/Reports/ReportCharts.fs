@@ -21,15 +21,19 @@ module ReportCharts =
 
     let private palette = [| "#1f77b4"; "#d62728"; "#2ca02c" |]
 
-    let private tryParse (text: string) =
-        match Double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture) with
-        | true, x when Double.IsFinite x -> Some x
-        | _ -> None
+    /// A numeric setting's value as a number; None for a kind (skip, optimizer, schedule).
+    let private number (value: Value) =
+        match value with
+        | Int i -> Some(float i)
+        | Float f when Double.IsFinite f -> Some f
+        | Float _ | SkipValue _ | OptimizerValue _ | ScheduleValue _ -> None
 
     /// The values as numbers when every one is a finite number.
-    let private numbers (values: string list) =
-        let parsed = values |> List.choose tryParse
+    let private numbers (values: Value option list) =
+        let parsed = values |> List.choose (Option.bind number)
         if parsed.Length = values.Length && not parsed.IsEmpty then Some parsed else None
+
+    let private formatted (value: Value option) = value |> Option.map Value.format |> Option.defaultValue ""
 
     /// Positive values over a decade or more read better on a log scale (learning rates).
     let private wide (xs: float list) = List.min xs > 0.0 && List.max xs / List.min xs >= 10.0
@@ -84,9 +88,10 @@ module ReportCharts =
 
     /// One axis per setting and one for validation accuracy, one line per configuration (its mean).
     /// Categorical settings become indices labelled with their values; wide numeric ones, log10.
-    let parallelCoordinates (names: string list) (standings: Standing list) : GenericChart =
-        let dimension (name: string) =
-            let values = standings |> List.map (fun s -> Leaderboard.valueOf name s.Values)
+    let parallelCoordinates (settings: Setting list) (standings: Standing list) : GenericChart =
+        let dimension (setting: Setting) =
+            let name = Setting.name setting
+            let values = standings |> List.map (fun s -> Leaderboard.valueOf setting s.Values)
             match numbers values with
             | Some xs when wide xs ->
                 let ticks = logTicks (List.min xs) (List.max xs)
@@ -98,6 +103,7 @@ module ReportCharts =
                 )
             | Some xs -> Dimension.initParallel (Label = label name, Values = xs)
             | None ->
+                let values = List.map formatted values
                 let categories = List.distinct values
                 Dimension.initParallel (
                     Label = label name,
@@ -108,7 +114,7 @@ module ReportCharts =
                 )
         let accuracy = standings |> List.map (fun s -> 100.0 * s.ValidationAccuracy.Mean)
         Chart.ParallelCoord(
-            [ yield! List.map dimension names; yield Dimension.initParallel (Label = "validation accuracy (%)", Values = accuracy) ],
+            [ yield! List.map dimension settings; yield Dimension.initParallel (Label = "validation accuracy (%)", Values = accuracy) ],
             LineColor = Color.fromColorScaleValues accuracy,
             LineColorScale = StyleParam.Colorscale.Viridis,
             ShowLineColorScale = true
@@ -117,15 +123,16 @@ module ReportCharts =
         |> Chart.withSize (1000, 460)
 
     /// Validation accuracy of every completed trial against one setting's value.
-    let setting (name: string) (standings: Standing list) : GenericChart =
+    let setting (setting: Setting) (standings: Standing list) : GenericChart =
+        let name = Setting.name setting
         let trials = standings |> List.collect _.Trials
         let accuracy = trials |> List.map (fun t -> 100.0 * Option.defaultValue nan t.ValidationAccuracy)
         let labels = trials |> List.map (fun t -> sprintf "%s seed %d" (ReportFormat.configuration t.Configuration) t.Seed)
-        let values = trials |> List.map (fun t -> Leaderboard.valueOf name t.Values)
+        let values = trials |> List.map (fun t -> Leaderboard.valueOf setting t.Values)
         let chart, axisType =
             match numbers values with
             | Some xs -> Chart.Point(xs, accuracy, MultiText = labels), (if wide xs then StyleParam.AxisType.Log else StyleParam.AxisType.Linear)
-            | None -> Chart.Point(List.map label values, accuracy, MultiText = labels), StyleParam.AxisType.Category
+            | None -> Chart.Point(values |> List.map (formatted >> label), accuracy, MultiText = labels), StyleParam.AxisType.Category
         chart
         |> Chart.withXAxisStyle (TitleText = label name, AxisType = axisType)
         |> Chart.withYAxisStyle (TitleText = "validation accuracy (%)")

@@ -6,31 +6,13 @@ open Hybrid.Engine.Training
 
 // What a report shows, computed from the store's records: trials, standings, formatted figures.
 
-/// One trial as a report shows it: plain strings and numbers, filled from the store.
-type ReportTrial =
-    { Key: string
-      Configuration: int
-      Seed: uint64
-      /// Setting name and formatted value, in the space's order.
-      Values: (string * string) list
-      /// completed, diverged, failed, pending or running.
-      Status: string
-      Reason: string
-      KeptEpoch: int
-      ValidationAccuracy: float option
-      ValidationLoss: float option
-      TestAccuracy: float option
-      TestLoss: float option
-      Seconds: float option
-      History: EpochMetrics list }
-
 /// Everything a report shows; every string in it may come from a user and is escaped on output.
 type ReportInput =
     { SweepName: string
       Notes: string
       DataName: string
       ClassNames: string[]
-      Trials: ReportTrial list
+      Trials: StoredTrial list
       Manifest: (string * string) list
       /// The best model on the test split: rows are true classes, columns predicted ones.
       Confusion: int[,] option
@@ -43,28 +25,13 @@ type ReportPaths = { Html: string; Markdown: string; Csv: string }
 [<RequireQualifiedAccess>]
 module ReportInput =
 
-    let ofTrial (t: StoredTrial) : ReportTrial =
-        { Key = t.Key
-          Configuration = t.Configuration
-          Seed = t.Seed
-          Values = t.Values
-          Status = Store.stateName t.State
-          Reason = t.Reason
-          KeptEpoch = Option.defaultValue 0 t.KeptEpoch
-          ValidationAccuracy = t.ValidationAccuracy
-          ValidationLoss = t.ValidationLoss
-          TestAccuracy = t.TestAccuracy
-          TestLoss = t.TestLoss
-          Seconds = t.Seconds
-          History = t.History }
-
     /// What the store holds about a sweep, as a report shows it; generated now.
     let ofStore (sweep: Sweep) (manifest: (string * string) list) (trials: StoredTrial list) (verifications: Verification list) (confusion: int[,] option) =
         { SweepName = sweep.Name
           Notes = sweep.Notes
           DataName = sweep.Data.Name
           ClassNames = sweep.Data.Split.Train.ClassNames
-          Trials = List.map ofTrial trials
+          Trials = trials
           Manifest = manifest
           Confusion = confusion
           Verifications = verifications
@@ -73,9 +40,9 @@ module ReportInput =
 /// One configuration's results over its completed seeds.
 type Standing =
     { Configuration: int
-      Values: (string * string) list
-      /// The completed trials the figures summarize.
-      Trials: ReportTrial list
+      Values: (Setting * Value) list
+      /// The completed trials the figures summarize, in seed order.
+      Trials: StoredTrial list
       /// How many trials the configuration has in any state.
       Runs: int
       ValidationAccuracy: Summary
@@ -89,29 +56,27 @@ type Standing =
 [<RequireQualifiedAccess>]
 module Leaderboard =
 
-    let private summarize (pick: ReportTrial -> float option) (trials: ReportTrial list) =
+    let private summarize (pick: StoredTrial -> float option) (trials: StoredTrial list) =
         match List.choose pick trials with
         | [] -> None
         | values -> Some(Statistics.summarize values)
 
-    /// Configurations with at least one completed trial, best mean validation accuracy first.
-    let rank (trials: ReportTrial list) : Standing list =
+    /// Configurations with at least one completed trial, in the order of `Ranking`.
+    let rank (trials: StoredTrial list) : Standing list =
         let runs = trials |> List.countBy _.Configuration |> Map.ofList
         let ranked =
-            trials
-            |> List.filter (fun t -> t.Status = "completed" && t.ValidationAccuracy.IsSome)
-            |> List.groupBy _.Configuration
-            |> List.map (fun (configuration, completed) ->
-                { Configuration = configuration
+            Ranking.rank StoredTrial.rankEntry trials
+            |> List.map (fun r ->
+                let completed = r.Completed
+                { Configuration = r.Configuration
                   Values = completed.Head.Values
-                  Trials = completed |> List.sortBy _.Seed
-                  Runs = runs[configuration]
+                  Trials = completed
+                  Runs = runs[r.Configuration]
                   ValidationAccuracy = (summarize _.ValidationAccuracy completed).Value
                   ValidationLoss = summarize _.ValidationLoss completed
                   TestAccuracy = summarize _.TestAccuracy completed
                   TestLoss = summarize _.TestLoss completed
                   VersusLeader = None })
-            |> List.sortBy (fun s -> -s.ValidationAccuracy.Mean, s.Configuration)
         let accuracies (s: Standing) = s.Trials |> List.choose _.ValidationAccuracy
         match ranked with
         | [] -> []
@@ -122,15 +87,19 @@ module Leaderboard =
             leader :: (rest |> List.map (fun s -> { s with VersusLeader = versus s }))
 
     /// The trials that failed or diverged, in configuration and seed order.
-    let failures (trials: ReportTrial list) =
-        trials |> List.filter (fun t -> t.Status = "failed" || t.Status = "diverged") |> List.sortBy (fun t -> t.Configuration, t.Seed)
+    let failures (trials: StoredTrial list) =
+        trials
+        |> List.filter (fun t ->
+            match t.State with
+            | TrialState.Finished(Diverged | Failed) -> true
+            | TrialState.Finished Completed | TrialState.Pending | TrialState.Running -> false)
+        |> List.sortBy (fun t -> t.Configuration, t.Seed)
 
-    /// Every setting name the trials carry, in order of first appearance.
-    let settingNames (trials: ReportTrial list) = trials |> List.collect (fun t -> List.map fst t.Values) |> List.distinct
+    /// Every setting the trials vary, in order of first appearance.
+    let settings (trials: StoredTrial list) = trials |> List.collect (fun t -> List.map fst t.Values) |> List.distinct
 
-    /// A setting's formatted value; empty when the trial does not have the setting.
-    let valueOf (name: string) (values: (string * string) list) =
-        values |> List.tryFind (fst >> (=) name) |> Option.map snd |> Option.defaultValue ""
+    /// A setting's value among a trial's values, if the trial has the setting.
+    let valueOf (setting: Setting) (values: (Setting * Value) list) = values |> List.tryFind (fst >> (=) setting) |> Option.map snd
 
 /// Numbers as the report prints them, the same on every machine.
 [<RequireQualifiedAccess>]
@@ -163,18 +132,22 @@ module ReportFormat =
 
     let configuration (c: int) = sprintf "#%d" c
     let shortKey (key: string) = if key.Length > 12 then key.Substring(0, 12) else key
-    let settings (values: (string * string) list) = values |> List.map (fun (n, v) -> sprintf "%s = %s" n v) |> String.concat ", "
+    let settings (values: (Setting * Value) list) =
+        values |> List.map (fun (s, v) -> sprintf "%s = %s" (Setting.name s) (Value.format v)) |> String.concat ", "
+    /// A setting's formatted value; empty when the trial does not have the setting.
+    let value (setting: Setting) (values: (Setting * Value) list) =
+        Leaderboard.valueOf setting values |> Option.map Value.format |> Option.defaultValue ""
     let seeds (s: Standing) = sprintf "%d of %d" s.Trials.Length s.Runs
     let timestamp (utc: DateTime) = utc.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) + " UTC"
 
     /// "12 trials: 10 completed, 1 diverged, 1 failed".
-    let counts (trials: ReportTrial list) =
+    let counts (trials: StoredTrial list) =
         let parts =
-            [ "completed"; "diverged"; "failed"; "running"; "pending" ]
-            |> List.choose (fun status ->
-                match trials |> List.filter (fun t -> t.Status = status) |> List.length with
+            TrialState.all
+            |> List.choose (fun state ->
+                match trials |> List.filter (fun t -> t.State = state) |> List.length with
                 | 0 -> None
-                | n -> Some(sprintf "%d %s" n status))
+                | n -> Some(sprintf "%d %s" n (TrialState.name state)))
         sprintf "%d trials: %s" trials.Length (if parts.IsEmpty then "none run" else String.concat ", " parts)
 
     /// "2 of 3": how many re-run trials came out bit-identical.
@@ -190,12 +163,12 @@ module ReportTables =
         + "of its 95% confidence interval (Student t) with the number of seeds; \"p vs #1\" is Welch's t-test of validation "
         + "accuracy against the first configuration (below 0.05: the difference is significant)."
 
-    let leaderboard (names: string list) (standings: Standing list) =
-        [ "rank"; "configuration" ] @ names @ [ "validation accuracy"; "test accuracy"; "validation loss"; "test loss"; "seeds"; "p vs #1" ],
+    let leaderboard (settings: Setting list) (standings: Standing list) =
+        [ "rank"; "configuration" ] @ List.map Setting.name settings @ [ "validation accuracy"; "test accuracy"; "validation loss"; "test loss"; "seeds"; "p vs #1" ],
         standings
         |> List.mapi (fun i s ->
             [ string (i + 1); ReportFormat.configuration s.Configuration ]
-            @ (names |> List.map (fun n -> Leaderboard.valueOf n s.Values))
+            @ (settings |> List.map (fun setting -> ReportFormat.value setting s.Values))
             @ [ ReportFormat.percent s.ValidationAccuracy
                 ReportFormat.optional ReportFormat.percent s.TestAccuracy
                 ReportFormat.optional ReportFormat.loss s.ValidationLoss
@@ -203,9 +176,10 @@ module ReportTables =
                 ReportFormat.seeds s
                 ReportFormat.pValue s.VersusLeader ])
 
-    let failures (failures: ReportTrial list) =
+    let failures (failures: StoredTrial list) =
         [ "trial"; "configuration"; "seed"; "status"; "reason" ],
-        failures |> List.map (fun t -> [ ReportFormat.shortKey t.Key; ReportFormat.configuration t.Configuration; string t.Seed; t.Status; t.Reason ])
+        failures
+        |> List.map (fun t -> [ ReportFormat.shortKey t.Key; ReportFormat.configuration t.Configuration; string t.Seed; TrialState.name t.State; t.Reason ])
 
     let verifications (verifications: Verification list) =
         [ "trial"; "verified"; "bit-identical"; "detail" ],

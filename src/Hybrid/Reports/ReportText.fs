@@ -62,7 +62,7 @@ module Markdown =
         line ""
         line (escape ReportTables.leaderboardNote)
         line ""
-        if standings.IsEmpty then line "No trial has completed." else line (table (ReportTables.leaderboard (Leaderboard.settingNames input.Trials) standings))
+        if standings.IsEmpty then line "No trial has completed." else line (table (ReportTables.leaderboard (Leaderboard.settings input.Trials) standings))
         line ""
         match standings with
         | best :: _ ->
@@ -103,17 +103,17 @@ module TrialsCsv =
 
     let private row (fields: string list) = fields |> List.map field |> String.concat ","
 
-    let render (trials: ReportTrial list) : string =
-        let names = Leaderboard.settingNames trials
+    let render (trials: StoredTrial list) : string =
+        let settings = Leaderboard.settings trials
         let header =
-            [ "key"; "configuration"; "seed" ] @ names
+            [ "key"; "configuration"; "seed" ] @ List.map Setting.name settings
             @ [ "status"; "reason"; "kept_epoch"; "validation_accuracy"; "validation_loss"; "test_accuracy"; "test_loss"; "seconds" ]
-        let line (t: ReportTrial) =
+        let line (t: StoredTrial) =
             [ t.Key; string t.Configuration; string t.Seed ]
-            @ (names |> List.map (fun n -> Leaderboard.valueOf n t.Values))
-            @ [ t.Status
+            @ (settings |> List.map (fun setting -> ReportFormat.value setting t.Values))
+            @ [ TrialState.name t.State
                 t.Reason
-                string t.KeptEpoch
+                t.KeptEpoch |> Option.map string |> Option.defaultValue ""
                 ReportFormat.exact t.ValidationAccuracy
                 ReportFormat.exact t.ValidationLoss
                 ReportFormat.exact t.TestAccuracy

@@ -33,23 +33,10 @@ module Store =
 
     // ---- Encodings ----
 
-    /// The state's name as stored and reported: pending, running, completed, diverged or failed.
-    let stateName (state: TrialState) =
-        match state with
-        | TrialState.Pending -> "pending"
-        | TrialState.Running -> "running"
-        | TrialState.Finished Completed -> "completed"
-        | TrialState.Finished Diverged -> "diverged"
-        | TrialState.Finished Failed -> "failed"
-
     let private parseStatus (text: string) =
-        match text with
-        | "pending" -> TrialState.Pending
-        | "running" -> TrialState.Running
-        | "completed" -> TrialState.Finished Completed
-        | "diverged" -> TrialState.Finished Diverged
-        | "failed" -> TrialState.Finished Failed
-        | other -> failwithf "unknown trial status '%s'" other
+        match TrialState.ofName text with
+        | Some state -> state
+        | None -> failwithf "unknown trial status '%s'" text
 
     let private valuesJson (values: (Setting * Value) list) =
         use buffer = new MemoryStream()
@@ -64,11 +51,15 @@ module Store =
             writer.WriteEndArray()
         Encoding.UTF8.GetString(buffer.ToArray())
 
-    let private parseValues (json: string) : (string * string) list =
+    /// The varied settings' values, taken from the trial's typed settings: the stored JSON is read
+    /// for the settings' names only (its formatted values are for people reading the database).
+    let private parseValues (settings: Settings) (json: string) : (Setting * Value) list =
         use document = JsonDocument.Parse json
         [ for pair in document.RootElement.EnumerateArray() ->
-              let text (i: int) = pair[i].GetString() |> Option.ofObj |> Option.defaultValue ""
-              text 0, text 1 ]
+              let name = pair[0].GetString() |> Option.ofObj |> Option.defaultValue ""
+              match Setting.ofName name with
+              | Some setting -> setting, Setting.read setting settings
+              | None -> failwithf "unknown setting '%s'" name ]
 
     // ---- Opening ----
 
@@ -404,7 +395,7 @@ module Store =
                        WHERE key = @key AND claim = @claim AND status = 'running'"""
                     [ "@key", key
                       "@claim", box claim.Token
-                      "@status", box (stateName (TrialState.Finished result.Status))
+                      "@status", box (TrialState.name (TrialState.Finished result.Status))
                       "@reason", box result.Reason
                       "@stop", box (string result.Stop)
                       "@kept", box result.KeptEpoch
@@ -450,17 +441,18 @@ module Store =
         let optional i = Sql.readReal r i |> Option.toNullable
         r.GetString 0, EpochMetrics(Sql.int32 r 1, value 2, value 3, optional 4, optional 5, value 6)
 
-    let private readTrial (epochs: Map<string, EpochMetrics list>) (r: DbDataReader) =
+    let private readTrial (store: Store) (epochs: Map<string, EpochMetrics list>) (r: DbDataReader) =
+        let key = r.GetString 0
+        let settings = Sweep.parseSettings store.Location (sprintf "trial %s" key) (r.GetString 3)
         let state = parseStatus (r.GetString 5)
         let finished = (match state with TrialState.Finished _ -> true | _ -> false)
         // A finished trial's missing figure reads as NaN; an unfinished trial has none.
         let final i = if finished then Some(Sql.readReal r i |> Option.defaultValue nan) else None
-        let key = r.GetString 0
         { Key = key
           Configuration = Sql.int32 r 1
           Seed = uint64 (r.GetInt64 2)
-          Settings = r.GetString 3
-          Values = parseValues (r.GetString 4)
+          Settings = settings
+          Values = parseValues settings (r.GetString 4)
           State = state
           Reason = r.GetString 6
           Stop = Sql.readText r 7 |> Option.map (fun s -> Enum.Parse<StopReason> s)
@@ -506,7 +498,7 @@ module Store =
                           t.started_utc, t.finished_utc, t.attempts, t.worker, s.definition_hash
                    FROM sweep_trials s JOIN trials t ON t.key = s.key WHERE s.sweep = @sweep ORDER BY s.configuration, s.position"""
                 sweep
-                (ofTrialRow store (readTrial epochs)))
+                (ofTrialRow store (readTrial store epochs)))
 
     // ---- Verification ----
 
@@ -550,9 +542,12 @@ module Store =
 
     /// Copies one sweep — definition history, manifest, trials, epochs, checkpoints, models,
     /// verifications — from one store to another (PostgreSQL to a SQLite file for archiving, or back),
-    /// in one transaction on each side. Refused if the target already has a sweep of that name.
+    /// in one transaction on each side, cell for cell. Every trial is first read as a `StoredTrial`,
+    /// so a damaged source is refused (naming the trial) before anything is written. Refused if the
+    /// target already has a sweep of that name.
     let copy (source: Store) (target: Store) (sweepName: string) =
         if (sweep source sweepName).IsNone then raise (StoreException(source.Location, sprintf "has no sweep named '%s'" sweepName))
+        results source sweepName |> ignore
         let rows =
             reading source (fun tx ->
                 [ for table, columns, belongs in StoreSchema.tables ->

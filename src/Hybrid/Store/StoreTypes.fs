@@ -10,6 +10,25 @@ type TrialState =
     | Running
     | Finished of Status
 
+[<RequireQualifiedAccess>]
+module TrialState =
+
+    /// The state's name as stored and reported: pending, running, completed, diverged or failed.
+    let name (state: TrialState) =
+        match state with
+        | TrialState.Pending -> "pending"
+        | TrialState.Running -> "running"
+        | TrialState.Finished Completed -> "completed"
+        | TrialState.Finished Diverged -> "diverged"
+        | TrialState.Finished Failed -> "failed"
+
+    /// Every state, in the order a report counts them.
+    let all =
+        [ TrialState.Finished Completed; TrialState.Finished Diverged; TrialState.Finished Failed; TrialState.Running; TrialState.Pending ]
+
+    /// The state a stored name stands for; None for a name `name` never gives.
+    let ofName (text: string) = all |> List.tryFind (fun state -> name state = text)
+
 /// What registering a sweep found under its name.
 [<RequireQualifiedAccess>]
 type Registration =
@@ -29,15 +48,17 @@ type StoredSweep =
       /// (definition hash, first registered), oldest first; the last is the current definition.
       History: (string * DateTime) list }
 
-/// One trial of a sweep as recorded. Final figures are None until the trial has finished.
+/// One trial of a sweep as recorded, read once from the store into typed values: every consumer
+/// (report, verify, the best model, the progress line) takes this record, none re-reads the text.
+/// Final figures are None until the trial has finished.
 type StoredTrial =
     { Key: string
       Configuration: int
       Seed: uint64
-      /// `Sweep.describe` of the trial's settings.
-      Settings: string
-      /// (setting name, formatted value) for each setting the sweep varies.
-      Values: (string * string) list
+      /// The settings the trial was run with, exactly (its seed included).
+      Settings: Settings
+      /// The settings the sweep varies, with the trial's values, in the space's order.
+      Values: (Setting * Value) list
       State: TrialState
       /// Why a trial diverged or failed; empty otherwise.
       Reason: string
@@ -58,6 +79,15 @@ type StoredTrial =
       /// that the current one no longer expands keep their older hash.
       DefinitionHash: string
       History: EpochMetrics list }
+
+[<RequireQualifiedAccess>]
+module StoredTrial =
+
+    /// What the ranking needs of a stored trial: its validation accuracy if it completed.
+    let rankEntry (t: StoredTrial) : RankEntry option =
+        match t.State, t.ValidationAccuracy with
+        | TrialState.Finished Completed, Some accuracy -> Some { Configuration = t.Configuration; Seed = t.Seed; Validation = accuracy }
+        | _ -> None
 
 /// A worker's hold on a running trial. Its writes count only while the token is the trial's
 /// current claim: a worker presumed dead and replaced can no longer record anything.

@@ -10,8 +10,8 @@ type Tally =
       Running: int
       Failed: int
       Diverged: int
-      /// The best validation accuracy of one trial so far, with the trial's configuration.
-      Best: (float * int) option
+      /// Every completed trial so far (those of earlier runs included), for the ranking.
+      Completed: RankEntry list
       Started: DateTime
       /// Trials already finished before this run began (resumed sweeps): not counted for the ETA.
       Skipped: int }
@@ -19,24 +19,24 @@ type Tally =
 [<RequireQualifiedAccess>]
 module Tally =
 
-    let start total skipped = { Total = total; Finished = skipped; Running = 0; Failed = 0; Diverged = 0; Best = None; Started = DateTime.UtcNow; Skipped = skipped }
+    /// A tally of `total` trials, `skipped` of them finished before this run, `completed` among those.
+    let start total skipped (completed: RankEntry list) =
+        { Total = total; Finished = skipped; Running = 0; Failed = 0; Diverged = 0; Completed = completed; Started = DateTime.UtcNow; Skipped = skipped }
 
     let update (t: Tally) (e: RunEvent) =
         match e with
         | Started _ -> { t with Running = t.Running + 1 }
         | EpochDone _ -> t
         | Finished(r, _) ->
-            let best =
-                match r.Status, t.Best with
-                | Completed, Some(b, _) when b >= r.ValidationAccuracy -> t.Best
-                | Completed, _ -> Some(r.ValidationAccuracy, r.Trial.Configuration)
-                | _ -> t.Best
             { t with
                 Finished = t.Finished + 1
                 Running = t.Running - 1
                 Failed = t.Failed + (if r.Status = Failed then 1 else 0)
                 Diverged = t.Diverged + (if r.Status = Diverged then 1 else 0)
-                Best = best }
+                Completed = Option.toList (Ranking.ofResult r) @ t.Completed }
+
+    /// The best configuration so far, by the one ranking.
+    let best (t: Tally) = Ranking.best Some t.Completed
 
     /// Remaining time from the pace of the trials this run finished; None before the first.
     let eta (t: Tally) =
@@ -45,7 +45,10 @@ module Tally =
         else Some(TimeSpan.FromSeconds((DateTime.UtcNow - t.Started).TotalSeconds / float ran * float (t.Total - t.Finished)))
 
     let describe (t: Tally) =
-        let best = t.Best |> Option.map (fun (a, c) -> sprintf "best %.2f%% (#%d)" (100.0 * a) c) |> Option.defaultValue "best —"
+        let best =
+            best t
+            |> Option.map (fun b -> sprintf "best #%d %.2f%% (mean of %d)" b.Configuration (100.0 * b.MeanValidation) b.Completed.Length)
+            |> Option.defaultValue "best —"
         let eta = eta t |> Option.map (fun s -> sprintf "ETA %s" (s.ToString @"h\:mm\:ss")) |> Option.defaultValue "ETA —"
         sprintf "%d/%d done, %d running, %d failed, %d diverged, %s, %s" t.Finished t.Total t.Running t.Failed t.Diverged best eta
 
@@ -86,7 +89,7 @@ module Progress =
         state
 
     /// Runs `body`, showing its events; returns the final tally.
-    let show (total: int) (skipped: int) (body: (RunEvent -> unit) -> unit) : Tally =
-        let tally = Tally.start total skipped
+    let show (total: int) (skipped: int) (completed: RankEntry list) (body: (RunEvent -> unit) -> unit) : Tally =
+        let tally = Tally.start total skipped completed
         if AnsiConsole.Profile.Capabilities.Interactive && not Console.IsOutputRedirected then live tally body
         else plain tally body

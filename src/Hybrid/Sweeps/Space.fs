@@ -2,6 +2,7 @@ namespace Hybrid
 
 open System
 open System.Globalization
+open Microsoft.FSharp.Reflection
 open Hybrid.Engine.Model
 open Hybrid.Engine.Training
 
@@ -76,6 +77,13 @@ module Setting =
         | WarmupEpochs -> "warm-up epochs"
         | BatchSize -> "batch size"
         | Epochs -> "epochs"
+
+    /// Every setting, in declaration order.
+    let all: Setting list =
+        FSharpType.GetUnionCases typeof<Setting> |> Array.map (fun case -> FSharpValue.MakeUnion(case, [||]) |> unbox<Setting>) |> List.ofArray
+
+    /// The setting a stored name stands for; None for a name `name` never gives.
+    let ofName (text: string) : Setting option = all |> List.tryFind (fun setting -> name setting = text)
 
     let private mismatch setting (value: Value) : 'a =
         invalidArg (nameof value) (sprintf "setting '%s' cannot take the value %s" (name setting) (Value.format value))
