@@ -16,8 +16,9 @@ open System.Threading.Tasks
 open Expecto
 
 let chromium = "/usr/bin/chromium"
-/// How long a DevTools command or page event may take: generous, since the machine may be busy.
-let timeout = TimeSpan.FromSeconds 60.0
+/// How long a DevTools command, a page event or a state of the page may take: generous, since a
+/// busy machine can take a minute to load plotly.js.
+let timeout = TimeSpan.FromSeconds 180.0
 
 let text (node: JsonNode | null) =
     match node with

@@ -10,6 +10,7 @@ open System.Net.Http
 open System.Net.Sockets
 open System.Text.Json.Nodes
 open Expecto
+open Plotly.NET
 open Hybrid
 open Hybrid.Tests.StoreFixtures
 
@@ -49,7 +50,7 @@ let private request (path: string) (query: string) = { Method = "GET"; Host = "1
 /// The answer to a request against a read-only view of the store.
 let private answerOn (location: string) (request: DashboardRequest) =
     let opened = lazy (Store.openReadOnly (TimeSpan.FromSeconds 1.0) location)
-    try DashboardRoutes.answer "127.0.0.1" (fun () -> opened.Value) request
+    try DashboardRoutes.answer { Listening = "127.0.0.1"; Store = (fun () -> opened.Value); Figures = DashboardFigures() } request
     finally if opened.IsValueCreated then (opened.Value :> IDisposable).Dispose()
 
 let private expectAnswer (response: DashboardResponse) (status: int) (phrase: string) =
@@ -98,6 +99,23 @@ let private answerTests =
                   Expect.stringContains (((data["failures"] |> nonNull)["rows"] |> nonNull).ToJsonString()) "out of memory" "the failure's reason"
                   let charts = (data["charts"] |> nonNull).AsArray() |> Seq.map (fun c -> string ((nonNull c)["id"])) |> List.ofSeq
                   Expect.equal charts [ "chart-running"; "chart-learning"; "chart-parallel"; "chart-setting-0"; "chart-setting-1" ] "the report's charts, and the running trials'")) ]
+
+let private figureTests =
+    testList
+        "figures"
+        [ testCase "a figure is drawn again only when its data changed" (fun () ->
+              let figures = DashboardFigures()
+              let mutable draws = 0
+              let figure (data: float list) =
+                  figures.Figure("sweep", "chart", data, fun () ->
+                      draws <- draws + 1
+                      Chart.Line(List.indexed data))
+                  |> string
+              let first = figure [ 1.0; nan ]
+              Expect.equal (figure [ 1.0; nan ]) first "equal data (NaN included): the same figure"
+              Expect.equal draws 1 "drawn once"
+              Expect.notEqual (figure [ 1.0; 2.0 ]) first "changed data: a new figure"
+              Expect.equal draws 2 "drawn again") ]
 
 // ---- A store the dashboard cannot write ----
 
@@ -165,4 +183,4 @@ let private serverTests =
                   use missing = get "/api/sweep?name=nope"
                   Expect.equal missing.StatusCode HttpStatusCode.NotFound "a sweep that does not exist")) ]
 
-let tests = testList "dashboard" [ queryTests; answerTests; readOnlyTests; serverTests ]
+let tests = testList "dashboard" [ queryTests; answerTests; figureTests; readOnlyTests; serverTests ]

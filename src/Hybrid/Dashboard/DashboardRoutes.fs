@@ -17,6 +17,14 @@ type DashboardRequest =
       /// The raw query string, with its `?`, still percent-encoded.
       Query: string }
 
+/// What every answer of one dashboard draws on.
+type DashboardContext =
+    { /// The address the dashboard listens on, as a Host header would name it.
+      Listening: string
+      /// The store, opened read-only on first use (and again after a failed attempt).
+      Store: unit -> Store
+      Figures: DashboardFigures }
+
 /// What the dashboard answers: a status, a content type and a body.
 type DashboardResponse = { Status: int; ContentType: string; Body: string }
 
@@ -97,9 +105,9 @@ module DashboardRoutes =
         | _ -> false
 
     /// The sweep's live data, or 404 naming the sweeps the store does hold.
-    let private snapshot (store: Store) (name: string) =
+    let private snapshot (figures: DashboardFigures) (store: Store) (name: string) =
         match Store.sweep store name with
-        | Some sweep -> json 200 (DashboardData.snapshot sweep (Store.results store name |> List.map ReportInput.ofTrial))
+        | Some sweep -> json 200 (DashboardData.snapshot figures sweep (Store.results store name))
         | None ->
             let held = match Store.sweepNames store with [] -> "none" | names -> String.concat ", " names
             error 404 (sprintf "run store %s holds no sweep named '%s' (sweeps there: %s)" store.Location name held)
@@ -121,17 +129,17 @@ module DashboardRoutes =
     let private hostAllowed (listening: string) (host: string) =
         [ "localhost"; "127.0.0.1"; "[::1]"; listening ] |> List.exists (fun h -> String.Equals(h, host, StringComparison.OrdinalIgnoreCase))
 
-    let private route (store: unit -> Store) (request: DashboardRequest) =
+    let private route (context: DashboardContext) (request: DashboardRequest) =
         match request.Path with
-        | "/" -> index store
+        | "/" -> index context.Store
         | "/sweep" ->
             match DashboardQuery.sweepName request.Query with
-            | Ok name -> sweepPage store name
+            | Ok name -> sweepPage context.Store name
             | Error message -> problem 400 "Malformed request" message
         | "/api/sweep" ->
             match DashboardQuery.sweepName request.Query with
             | Ok name ->
-                try snapshot (store ()) name
+                try snapshot context.Figures (context.Store()) name
                 with e when unreadable e -> error 503 e.Message
             | Error message -> error 400 message
         | "/assets/plotly.js" -> { Status = 200; ContentType = "text/javascript; charset=utf-8"; Body = ReportHtml.plotlyJs.Value }
@@ -139,12 +147,12 @@ module DashboardRoutes =
         | "/assets/dashboard.css" -> { Status = 200; ContentType = "text/css; charset=utf-8"; Body = DashboardPages.css }
         | path -> problem 404 "Not found" (sprintf "There is no page %s here." path)
 
-    /// The answer to one request; `store` opens the store on first use (and again after a failure).
-    let answer (listening: string) (store: unit -> Store) (request: DashboardRequest) : DashboardResponse =
+    /// The answer to one request.
+    let answer (context: DashboardContext) (request: DashboardRequest) : DashboardResponse =
         if request.Method <> "GET" && request.Method <> "HEAD" then
             problem 405 "Method not allowed" (sprintf "The dashboard only reads: %s is not allowed." request.Method)
-        elif not (hostAllowed listening request.Host) then
+        elif not (hostAllowed context.Listening request.Host) then
             problem 421 "Misdirected request" (sprintf "The dashboard answers only to this machine's own names, not to '%s'." request.Host)
         else
-            try route store request
+            try route context request
             with e when unreadable e -> problem 503 "Run store unavailable" e.Message

@@ -57,13 +57,12 @@ module DashboardServer =
         response.StatusCode <- answer.Status
         response.ContentType <- answer.ContentType
 
-    let private handle (listening: string) (store: unit -> Store) (context: HttpContext) =
+    let private handle (dashboard: DashboardContext) (context: HttpContext) =
         let request = context.Request
         let answer =
             try
                 DashboardRoutes.answer
-                    listening
-                    store
+                    dashboard
                     { Method = request.Method; Host = request.Host.Host; Path = string request.Path; Query = string request.QueryString }
             with e ->
                 { Status = 500; ContentType = "text/html; charset=utf-8"; Body = DashboardPages.problem "Dashboard error" e.Message }
@@ -76,7 +75,7 @@ module DashboardServer =
         let builder = WebApplication.CreateEmptyBuilder(WebApplicationOptions())
         builder.WebHost.UseKestrelCore().ConfigureKestrel(fun options -> options.Listen(address, port)) |> ignore
         let app = builder.Build()
-        app.Run(RequestDelegate(handle (string address) store))
+        app.Run(RequestDelegate(handle { Listening = string address; Store = store; Figures = DashboardFigures() }))
         try
             app.StartAsync().GetAwaiter().GetResult()
         with :? IOException as e ->

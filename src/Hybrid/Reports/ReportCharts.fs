@@ -47,7 +47,7 @@ module ReportCharts =
 
     /// A trial's train (solid) and validation (dashed) loss per epoch, as one legend group; hovering
     /// a line tells its seed.
-    let private lossCurves (group: string) (color: Color) (showLegend: bool) (t: ReportTrial) =
+    let private lossCurves (group: string) (color: Color) (showLegend: bool) (t: StoredTrial) =
         let validation = t.History |> List.choose (fun m -> m.ValidationLoss |> Option.ofNullable |> Option.map (fun v -> m.Epoch, v))
         let seed = sprintf "seed %d" t.Seed
         [ Chart.Line(t.History |> List.map _.Epoch, t.History |> List.map _.TrainLoss, Name = group + " train", Text = seed, LineColor = color)
@@ -77,7 +77,7 @@ module ReportCharts =
         [| "#1f77b4"; "#ff7f0e"; "#2ca02c"; "#d62728"; "#9467bd"; "#8c564b"; "#e377c2"; "#7f7f7f"; "#bcbd22"; "#17becf" |]
 
     /// Train (solid) and validation (dashed) loss of each running trial, up to its latest recorded epoch.
-    let runningCurves (running: ReportTrial list) : GenericChart =
+    let runningCurves (running: StoredTrial list) : GenericChart =
         running
         |> List.sortBy (fun t -> t.Configuration, t.Seed)
         |> List.mapi (fun i t ->
