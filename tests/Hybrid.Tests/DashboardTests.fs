@@ -50,7 +50,7 @@ let private request (path: string) (query: string) = { Method = "GET"; Host = "1
 /// The answer to a request against a read-only view of the store.
 let private answerOn (location: string) (request: DashboardRequest) =
     let opened = lazy (Store.openReadOnly (TimeSpan.FromSeconds 1.0) location)
-    try DashboardRoutes.answer { Listening = "127.0.0.1"; Store = (fun () -> opened.Value); Figures = DashboardFigures() } request
+    try DashboardRoutes.answer { Listening = "127.0.0.1"; Store = (fun () -> opened.Value); Figures = DashboardFigures(); Latest = DashboardLatest() } request
     finally if opened.IsValueCreated then (opened.Value :> IDisposable).Dispose()
 
 let private expectAnswer (response: DashboardResponse) (status: int) (phrase: string) =

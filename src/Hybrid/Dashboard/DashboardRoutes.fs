@@ -1,12 +1,14 @@
 namespace Hybrid
 
 open System
+open System.Collections.Concurrent
 open System.Data.Common
 open System.IO
 open System.Net.Sockets
 open System.Text
 open System.Text.Json
 open System.Text.RegularExpressions
+open System.Threading.Tasks
 
 /// A request as the dashboard reads it.
 type DashboardRequest =
@@ -17,16 +19,40 @@ type DashboardRequest =
       /// The raw query string, with its `?`, still percent-encoded.
       Query: string }
 
+/// What the dashboard answers: a status, a content type and a body.
+type DashboardResponse = { Status: int; ContentType: string; Body: string }
+
+/// The latest answer for each sweep's data, read again in the background: a poll returns at once
+/// with the answer of the last finished read and starts the next read unless one is under way, so
+/// a slow store or a busy machine delays the figures by one read, never the page.
+[<Sealed>]
+type DashboardLatest() =
+    let latest = ConcurrentDictionary<string, DashboardResponse>()
+    let reading = ConcurrentDictionary<string, bool>()
+
+    /// The answer for a sweep: the last one `read` gave (reading again behind it), or a first read now.
+    member _.Answer(sweep: string, read: unit -> DashboardResponse) : DashboardResponse =
+        match latest.TryGetValue sweep with
+        | true, answer ->
+            if reading.TryAdd(sweep, true) then
+                Task.Run(fun () ->
+                    try latest[sweep] <- read ()
+                    finally reading.TryRemove sweep |> ignore)
+                |> ignore
+            answer
+        | false, _ ->
+            let answer = read ()
+            latest[sweep] <- answer
+            answer
+
 /// What every answer of one dashboard draws on.
 type DashboardContext =
     { /// The address the dashboard listens on, as a Host header would name it.
       Listening: string
       /// The store, opened read-only on first use (and again after a failed attempt).
       Store: unit -> Store
-      Figures: DashboardFigures }
-
-/// What the dashboard answers: a status, a content type and a body.
-type DashboardResponse = { Status: int; ContentType: string; Body: string }
+      Figures: DashboardFigures
+      Latest: DashboardLatest }
 
 /// The one query parameter the dashboard takes, `?name=<sweep>`, read strictly: a malformed query
 /// string is refused with what is wrong, never guessed at.
@@ -105,12 +131,18 @@ module DashboardRoutes =
         | _ -> false
 
     /// The sweep's live data, or 404 naming the sweeps the store does hold.
-    let private snapshot (figures: DashboardFigures) (store: Store) (name: string) =
-        match Store.sweep store name with
-        | Some sweep -> json 200 (DashboardData.snapshot figures sweep (Store.results store name))
-        | None ->
-            let held = match Store.sweepNames store with [] -> "none" | names -> String.concat ", " names
-            error 404 (sprintf "run store %s holds no sweep named '%s' (sweeps there: %s)" store.Location name held)
+    let private snapshot (context: DashboardContext) (name: string) =
+        try
+            let store = context.Store()
+            match Store.sweep store name with
+            | Some sweep -> json 200 (DashboardData.snapshot context.Figures sweep (Store.results store name))
+            | None ->
+                let held = match Store.sweepNames store with [] -> "none" | names -> String.concat ", " names
+                error 404 (sprintf "run store %s holds no sweep named '%s' (sweeps there: %s)" store.Location name held)
+        with
+        | e when unreadable e -> error 503 e.Message
+        // Read in the background too, where nothing else would report it.
+        | e -> error 500 (sprintf "the dashboard failed to read the sweep: %s" e.Message)
 
     let private sweepPage (store: unit -> Store) (name: string) =
         let exists =
@@ -138,9 +170,7 @@ module DashboardRoutes =
             | Error message -> problem 400 "Malformed request" message
         | "/api/sweep" ->
             match DashboardQuery.sweepName request.Query with
-            | Ok name ->
-                try snapshot context.Figures (context.Store()) name
-                with e when unreadable e -> error 503 e.Message
+            | Ok name -> context.Latest.Answer(name, fun () -> snapshot context name)
             | Error message -> error 400 message
         | "/assets/plotly.js" -> { Status = 200; ContentType = "text/javascript; charset=utf-8"; Body = ReportHtml.plotlyJs.Value }
         | "/assets/dashboard.js" -> { Status = 200; ContentType = "text/javascript; charset=utf-8"; Body = script.Value }

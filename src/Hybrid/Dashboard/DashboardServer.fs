@@ -75,7 +75,7 @@ module DashboardServer =
         let builder = WebApplication.CreateEmptyBuilder(WebApplicationOptions())
         builder.WebHost.UseKestrelCore().ConfigureKestrel(fun options -> options.Listen(address, port)) |> ignore
         let app = builder.Build()
-        app.Run(RequestDelegate(handle { Listening = string address; Store = store; Figures = DashboardFigures() }))
+        app.Run(RequestDelegate(handle { Listening = string address; Store = store; Figures = DashboardFigures(); Latest = DashboardLatest() }))
         try
             app.StartAsync().GetAwaiter().GetResult()
         with :? IOException as e ->
