@@ -26,7 +26,9 @@ let all =
           FuzzChild.tests
           ReportTests.tests
           DiskTests.tests
-          BrowserTests.tests ]
+          BrowserTests.tests
+          DashboardTests.tests
+          DashboardBrowserTests.tests ]
 
 [<EntryPoint>]
 let main argv =

@@ -53,7 +53,8 @@ module ReportHtml =
         sprintf "<table class=\"%s\">\n<thead><tr>%s</tr></thead>\n<tbody>\n%s\n</tbody>\n</table>\n" kind (cells "th" header) body
 
 
-    let private style =
+    /// The report's style sheet; the live dashboard serves it too.
+    let style =
         """body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1d2430; background: #fafbfc; }
 main { max-width: 1200px; margin: 0 auto; padding: 24px; }
 h1 { font-size: 1.7em; margin-bottom: 4px; } h2 { margin-top: 36px; border-bottom: 1px solid #d8dee4; padding-bottom: 4px; }

@@ -45,35 +45,46 @@ module ReportCharts =
                   let x = m * 10.0 ** decade
                   if x >= low * (1.0 - 1e-9) && x <= high * (1.0 + 1e-9) then x ]
 
+    /// A trial's train (solid) and validation (dashed) loss per epoch, as one legend group; hovering
+    /// a line tells its seed.
+    let private lossCurves (group: string) (color: Color) (showLegend: bool) (t: StoredTrial) =
+        let validation = t.History |> List.choose (fun m -> m.ValidationLoss |> Option.ofNullable |> Option.map (fun v -> m.Epoch, v))
+        let seed = sprintf "seed %d" t.Seed
+        [ Chart.Line(t.History |> List.map _.Epoch, t.History |> List.map _.TrainLoss, Name = group + " train", Text = seed, LineColor = color)
+          Chart.Line(List.map fst validation, List.map snd validation, Name = group + " validation", Text = seed, LineColor = color, LineDash = StyleParam.DrawingStyle.Dash) ]
+        |> List.map (Chart.withTraceInfo (LegendGroup = group, ShowLegend = showLegend))
+
+    let private lossChart (title: string) (curves: GenericChart list) =
+        curves
+        |> Chart.combine
+        |> Chart.withXAxisStyle (TitleText = "epoch")
+        |> Chart.withYAxisStyle (TitleText = "loss (log scale)", AxisType = StyleParam.AxisType.Log)
+        |> Chart.withTitle title
+        |> Chart.withSize (1000, 480)
+
     /// Train (solid) and validation (dashed) loss per epoch of each trial of the best three configurations.
     let learningCurves (standings: Standing list) : GenericChart =
         standings
         |> List.truncate palette.Length
         |> List.mapi (fun rank s ->
-            let color = Color.fromHex palette[rank]
-            let group = ReportFormat.configuration s.Configuration
-            // One legend entry per configuration and curve; hovering a line tells its seed.
-            s.Trials
-            |> List.mapi (fun i t ->
-                let validation = t.History |> List.choose (fun m -> m.ValidationLoss |> Option.ofNullable |> Option.map (fun v -> m.Epoch, v))
-                let seed = sprintf "seed %d" t.Seed
-                [ Chart.Line(t.History |> List.map _.Epoch, t.History |> List.map _.TrainLoss, Name = group + " train", Text = seed, LineColor = color)
-                  Chart.Line(
-                      List.map fst validation,
-                      List.map snd validation,
-                      Name = group + " validation",
-                      Text = seed,
-                      LineColor = color,
-                      LineDash = StyleParam.DrawingStyle.Dash
-                  ) ]
-                |> List.map (Chart.withTraceInfo (LegendGroup = group, ShowLegend = (i = 0))))
-            |> List.concat)
+            // One legend entry per configuration and curve.
+            s.Trials |> List.mapi (fun i t -> lossCurves (ReportFormat.configuration s.Configuration) (Color.fromHex palette[rank]) (i = 0) t) |> List.concat)
         |> List.concat
-        |> Chart.combine
-        |> Chart.withXAxisStyle (TitleText = "epoch")
-        |> Chart.withYAxisStyle (TitleText = "loss (log scale)", AxisType = StyleParam.AxisType.Log)
-        |> Chart.withTitle "Learning curves of the best configurations (solid: train, dashed: validation)"
-        |> Chart.withSize (1000, 480)
+        |> lossChart "Learning curves of the best configurations (solid: train, dashed: validation)"
+
+    /// Plotly's ten default colours, one per running trial (repeating after ten).
+    let private trialColors =
+        [| "#1f77b4"; "#ff7f0e"; "#2ca02c"; "#d62728"; "#9467bd"; "#8c564b"; "#e377c2"; "#7f7f7f"; "#bcbd22"; "#17becf" |]
+
+    /// Train (solid) and validation (dashed) loss of each running trial, up to its latest recorded epoch.
+    let runningCurves (running: StoredTrial list) : GenericChart =
+        running
+        |> List.sortBy (fun t -> t.Configuration, t.Seed)
+        |> List.mapi (fun i t ->
+            let group = sprintf "%s seed %d" (ReportFormat.configuration t.Configuration) t.Seed
+            lossCurves group (Color.fromHex trialColors[i % trialColors.Length]) true t)
+        |> List.concat
+        |> lossChart "Learning curves of the running trials, epoch by epoch (solid: train, dashed: validation)"
 
     /// One axis per setting and one for validation accuracy, one line per configuration (its mean).
     /// Categorical settings become indices labelled with their values; wide numeric ones, log10.

@@ -80,6 +80,11 @@ module Store =
     /// the path of a SQLite file.
     let connect (location: string) : Store = StoreOpening.connect location
 
+    /// Opens a store by its location (as `connect`) so that nothing can write through it: a SQLite
+    /// file read-only (never created), a PostgreSQL session whose transactions are all read-only. Its
+    /// schema must be this library's. A lost PostgreSQL server is retried for `retryFor` per operation.
+    let openReadOnly (retryFor: TimeSpan) (location: string) : Store = StoreOpening.openReadOnly retryFor location
+
     // ---- Sweeps ----
 
     let private unfinishedUnder tx (sweepName: string) (hash: string) =
@@ -183,6 +188,10 @@ module Store =
                       CreatedUtc = Sql.parseTime (r.GetString 4)
                       History = history })
             |> List.tryHead)
+
+    /// The names of the sweeps the store holds, in order.
+    let sweepNames (store: Store) : string list =
+        reading store (fun tx -> query tx "SELECT name FROM sweeps ORDER BY name" [] (fun r -> r.GetString 0))
 
     /// The manifest recorded by the sweep's latest registration, in its order.
     let manifest (store: Store) (sweepName: string) : (string * string) list =

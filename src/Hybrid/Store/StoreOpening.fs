@@ -35,32 +35,29 @@ module internal StoreOpening =
         | true, seconds when seconds >= 0.0 -> TimeSpan.FromSeconds seconds
         | _ -> TimeSpan.FromSeconds 120.0
 
-    let private migrated (store: Store) =
+    /// The store after `prepare` (a migration or a check); disposed if that fails.
+    let private prepared (prepare: Store -> unit) (store: Store) =
         try
-            StoreSchema.migrate store
+            prepare store
             store
         with _ ->
             (store :> IDisposable).Dispose()
             reraise ()
 
-    /// Opens the SQLite store at a path, creating the directory and the database if missing and
-    /// bringing an older schema up to date. A file that is not a SQLite database is refused with an
-    /// InvalidFileException; one that is not a run store, or has a newer schema, with a StoreException.
-    let openAt (path: string) : Store =
-        let file = Path.GetFullPath path
-        match Path.GetDirectoryName file with
-        | null -> ()
-        | directory -> Directory.CreateDirectory directory |> ignore
+    let private migrated = prepared StoreSchema.migrate
+    let private checked' = prepared StoreSchema.check
+
+    /// A store on one connection to the file (returned too, for pragmas after a migration), opened in
+    /// the given mode; `configure` sets its pragmas.
+    let private openSqlite (file: string) (mode: SqliteOpenMode) (configure: SqliteConnection -> unit) : Store * SqliteConnection =
         checkHeader file
         // Several processes may share one file: a writer waits up to 30 s for another's transaction.
-        let builder = SqliteConnectionStringBuilder(DataSource = file, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false, DefaultTimeout = 30)
+        let builder = SqliteConnectionStringBuilder(DataSource = file, Mode = mode, Pooling = false, DefaultTimeout = 30)
         let connection = new SqliteConnection(builder.ConnectionString)
-        let store = new Store(Dialect.sqlite, OneConnection connection, file, retryFor ())
+        let store = new Store(Dialect.sqlite, OneConnection connection, file, retryFor (), (mode = SqliteOpenMode.ReadOnly))
         try
             connection.Open()
-            pragma connection "PRAGMA journal_mode = WAL"
-            // FULL: a commit survives a power cut too, not only a killed process; trials commit rarely.
-            pragma connection "PRAGMA synchronous = FULL"
+            configure connection
         with
         | :? SqliteException as e when e.SqliteErrorCode = 26 (* SQLITE_NOTADB *) || e.SqliteErrorCode = 11 (* SQLITE_CORRUPT *) ->
             (store :> IDisposable).Dispose()
@@ -71,6 +68,21 @@ module internal StoreOpening =
         | _ ->
             (store :> IDisposable).Dispose()
             reraise ()
+        store, connection
+
+    /// Opens the SQLite store at a path, creating the directory and the database if missing and
+    /// bringing an older schema up to date. A file that is not a SQLite database is refused with an
+    /// InvalidFileException; one that is not a run store, or has a newer schema, with a StoreException.
+    let openAt (path: string) : Store =
+        let file = Path.GetFullPath path
+        match Path.GetDirectoryName file with
+        | null -> ()
+        | directory -> Directory.CreateDirectory directory |> ignore
+        let store, connection =
+            openSqlite file SqliteOpenMode.ReadWriteCreate (fun connection ->
+                pragma connection "PRAGMA journal_mode = WAL"
+                // FULL: a commit survives a power cut too, not only a killed process; trials commit rarely.
+                pragma connection "PRAGMA synchronous = FULL")
         SqliteFaults.explaining file (fun () ->
             let store = migrated store
             // after migrating: a migration that rebuilds a table must not have its rows' references checked midway
@@ -83,17 +95,35 @@ module internal StoreOpening =
 
     /// Opens a PostgreSQL store from an Npgsql connection string, retrying a lost server for `retryFor`
     /// before an operation gives up.
-    let openPostgresRetrying (retryFor: TimeSpan) (connectionString: string) : Store =
-        let builder =
-            try NpgsqlConnectionStringBuilder(connectionString)
-            with :? ArgumentException as e -> raise (StoreException("(PostgreSQL)", sprintf "not a valid connection string: %s" e.Message))
+    let private parse (connectionString: string) =
+        try NpgsqlConnectionStringBuilder(connectionString)
+        with :? ArgumentException as e -> raise (StoreException("(PostgreSQL)", sprintf "not a valid connection string: %s" e.Message))
+
+    let private openPool (builder: NpgsqlConnectionStringBuilder) (retryFor: TimeSpan) (readOnly: bool) (ready: Store -> Store) =
         let source = NpgsqlDataSource.Create builder
         // A refusal that retrying cannot cure (wrong password, no such database) is said at once, naming the store.
-        try migrated (new Store(Dialect.postgres, Pool source, describe builder, retryFor))
+        try ready (new Store(Dialect.postgres, Pool source, describe builder, retryFor, readOnly))
         with :? PostgresException as e -> raise (StoreException(describe builder, sprintf "the server refused: %s" e.MessageText))
+
+    let openPostgresRetrying (retryFor: TimeSpan) (connectionString: string) : Store =
+        openPool (parse connectionString) retryFor false migrated
 
     /// Opens a PostgreSQL store from an Npgsql connection string (`Host=…;Database=…;Username=…`).
     let openPostgres (connectionString: string) : Store = openPostgresRetrying (retryFor ()) connectionString
+
+    /// Opens a store so that nothing can write through it, whatever the caller does: SQLite opens the
+    /// file read-only (and never creates it), PostgreSQL makes every transaction of the session
+    /// read-only. The schema must be this library's, since a reader cannot migrate it. A lost
+    /// PostgreSQL server is retried for `retryFor` before an operation gives up.
+    let openReadOnly (retryFor: TimeSpan) (location: string) : Store =
+        if location.Contains("Host=", StringComparison.OrdinalIgnoreCase) then
+            let builder = parse location
+            builder.Options <- (match builder.Options with null | "" -> "" | options -> options + " ") + "-c default_transaction_read_only=on"
+            openPool builder retryFor true checked'
+        else
+            let file = Path.GetFullPath location
+            if not (File.Exists file) then raise (StoreException(file, "no such file: a reader opens an existing run store and never creates one"))
+            checked' (fst (openSqlite file SqliteOpenMode.ReadOnly ignore))
 
     /// Opens a store by its location: a PostgreSQL connection string (anything with `Host=`), or else
     /// the path of a SQLite file.

@@ -138,24 +138,44 @@ let private migrations: (int * Statement list) list =
 /// The newest schema this library reads and writes.
 let version = migrations |> List.map fst |> List.max
 
+/// The store's schema version, or None for a database without the version table; refuses a
+/// database that holds other tables, or whose schema is newer than this library's.
+let private recorded (store: Store) (tx: Tx) =
+    if Sql.exists tx tx.Dialect.TableExists [ "@name", box "schema_version" ] then
+        let current = Sql.query tx "SELECT coalesce(max(version), 0) FROM schema_version" [] (fun r -> Sql.int32 r 0) |> List.head
+        if current > version then
+            let problem =
+                sprintf "the run store has schema version %d, but this version of Hybrid supports up to version %d: open it with a newer Hybrid" current version
+            raise (StoreException(store.Location, problem))
+        Some current
+    else
+        match Sql.query tx tx.Dialect.ForeignTables [] (fun r -> r.GetString 0) with
+        | [] -> None
+        | tables -> raise (StoreException(store.Location, sprintf "not a Hybrid run store: no schema_version table, but tables %s" (String.concat ", " tables)))
+
+/// Checks, in a transaction that writes nothing, that the store has this library's schema: a
+/// reader cannot bring an empty or older store up to date, so it refuses one with the reason.
+let check (store: Store) =
+    Sql.transaction false store (fun tx ->
+        match recorded store tx with
+        | Some current when current = version -> ()
+        | Some current ->
+            let problem =
+                sprintf "the run store has schema version %d and this Hybrid reads version %d; a reader does not upgrade it: run a sweep on it once with this Hybrid" current version
+            raise (StoreException(store.Location, problem))
+        | None -> raise (StoreException(store.Location, "holds no run store yet (no schema_version table): start a sweep on it first")))
+
 /// Brings the store's schema up to date in one transaction; refuses a database that is not a run
 /// store, or whose schema is newer than this library's.
 let migrate (store: Store) =
     Sql.transaction true store (fun tx ->
         Sql.serialize tx
         let current =
-            if Sql.exists tx tx.Dialect.TableExists [ "@name", box "schema_version" ] then
-                Sql.query tx "SELECT coalesce(max(version), 0) FROM schema_version" [] (fun r -> Sql.int32 r 0) |> List.head
-            else
-                match Sql.query tx tx.Dialect.ForeignTables [] (fun r -> r.GetString 0) with
-                | [] -> ()
-                | tables -> raise (StoreException(store.Location, sprintf "not a Hybrid run store: no schema_version table, but tables %s" (String.concat ", " tables)))
+            match recorded store tx with
+            | Some current -> current
+            | None ->
                 Sql.execute tx "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_utc TEXT NOT NULL)" [] |> ignore
                 0
-        if current > version then
-            let problem =
-                sprintf "the run store has schema version %d, but this version of Hybrid supports up to version %d: open it with a newer Hybrid" current version
-            raise (StoreException(store.Location, problem))
         for number, statements in migrations do
             if number > current then
                 for statement in statements do

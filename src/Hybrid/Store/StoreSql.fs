@@ -75,9 +75,11 @@ type internal Connections =
 
 /// An open run store. Thread-safe: every operation is one transaction.
 [<Sealed>]
-type Store internal (dialect: Dialect, connections: Connections, location: string, retryFor: TimeSpan) =
+type Store internal (dialect: Dialect, connections: Connections, location: string, retryFor: TimeSpan, readOnly: bool) =
     /// The file of a SQLite store, or `postgresql://user@host:port/database` (no password) of a shared one.
     member _.Location = location
+    /// Opened so that the database refuses every write (`Store.openReadOnly`).
+    member _.ReadOnly = readOnly
     member _.Backend = dialect.Backend
     member internal _.Dialect = dialect
     member internal _.Connections = connections
@@ -137,9 +139,11 @@ module internal Sql =
             match outcome with
             | Ok result -> result
             | Error e when watch.Elapsed + delay > store.RetryFor ->
-                let problem =
-                    sprintf "could not be reached for %.0f s, giving up (last error: %s). Trials this worker had claimed go back to the others once their heartbeat is older than the grace period."
-                        watch.Elapsed.TotalSeconds e.Message
+                // A reader has claimed nothing; a worker's claims are what others need to hear about.
+                let claims =
+                    if store.ReadOnly then ""
+                    else " Trials this worker had claimed go back to the others once their heartbeat is older than the grace period."
+                let problem = sprintf "could not be reached for %.0f s, giving up (last error: %s).%s" watch.Elapsed.TotalSeconds e.Message claims
                 raise (StoreException(store.Location, problem))
             | Error _ ->
                 Thread.Sleep delay
