@@ -111,8 +111,11 @@ let withFiles (contents: (string * byte[]) list) (body: string list -> 'a) : 'a 
     finally
         Directory.Delete(dir, true)
 
+/// The fuzzed IDX pairs label their items 0..2.
+let idxClasses = [| "a"; "b"; "c" |]
+
 let loadIdx (images: byte[]) (labels: byte[]) =
-    withFiles [ "images.idx", images; "labels.idx", labels ] (fun paths -> Idx.load paths[0] paths[1])
+    withFiles [ "images.idx", images; "labels.idx", labels ] (fun paths -> Idx.load idxClasses paths[0] paths[1])
 
 let loadCsv (options: Csv.Options) (bytes: byte[]) =
     withFiles [ "data.csv", bytes ] (fun paths -> Csv.load options paths[0])
