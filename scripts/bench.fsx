@@ -18,6 +18,7 @@
 open System
 open System.Diagnostics
 open System.IO
+open Hybrid.Engine.Layers
 open Hybrid.Engine.Model
 open Hybrid.Engine.Training
 
