@@ -11,7 +11,7 @@ type Best =
       Values: (Setting * Value) list
       ValidationAccuracy: Summary
       TestAccuracy: Summary
-      /// The configuration's best trial, whose model is saved as best/model.safetensors.
+      /// The configuration's best trial, whose model is saved as best/model.safetensors and best/model.onnx.
       Trial: StoredTrial }
 
 /// What `Sweep.run` leaves behind.
@@ -220,7 +220,8 @@ module SweepRunner =
         Model.predict model test |> Array.iteri (fun i predicted -> matrix[test.Labels[i], predicted] <- matrix[test.Labels[i], predicted] + 1)
         matrix
 
-    /// Writes report.html, report.md, trials.csv and best/model.safetensors and .onnx from what the store holds.
+    /// Writes report.html, report.md, report.tex, trials.csv, best/model.safetensors and best/model.onnx
+    /// from what the store holds.
     let private writeReport (store: Store) (sweep: Sweep) directory =
         let trials = Store.results store sweep.Name |> current sweep
         let best = best trials
@@ -269,7 +270,7 @@ module SweepRunner =
         /// Runs the sweep with its store where `Sweep.storeFor` says (HYBRID_STORE, or the sweep's folder).
         static member run(sweep: Sweep) : SweepOutcome = Sweep.runOn (storeFor sweep) sweep
 
-        /// Writes the report, the Markdown summary and best/model.safetensors from the store at
+        /// Writes the report (HTML, Markdown, LaTeX) and the best model from the store at
         /// `location` alone, at any time: while workers still run the sweep, it shows how far they are.
         static member reportOn (location: string) (sweep: Sweep) : ReportPaths =
             use store = Store.connect location
