@@ -90,6 +90,9 @@ let private sizedSettings (rng: Rng) =
     let changes = Map [ for _ in 0 .. rng.NextInt 4 -> JsonSerializer.Serialize(pick rng [ "D"; "M"; "L"; "P"; "epoch"; "seed" ]), pick rng integerLimits ]
     membersOf settingsText |> List.map (fun (k, v) -> k, changes |> Map.tryFind k |> Option.defaultValue v) |> render |> withSettings
 
+/// Mostly 1 to 4 dimensions, sometimes 255 (IDX's most), whose listing a message must not quote whole.
+let private rank (rng: Rng) = if rng.NextInt 8 = 0 then 255 else 1 + rng.NextInt 4
+
 let private sizedHeader (rng: Rng) =
     let header, _ = parts modelBytes
     let tensor = membersOf header |> List.map fst |> List.filter ((<>) "\"__metadata__\"") |> pick rng
@@ -99,7 +102,7 @@ let private sizedHeader (rng: Rng) =
         membersOf entry
         |> List.map (fun (k, v) ->
             match k with
-            | "\"shape\"" when rng.NextInt 2 = 0 -> k, [ for _ in 0 .. rng.NextInt 4 -> number () ] |> String.concat "," |> sprintf "[%s]"
+            | "\"shape\"" when rng.NextInt 2 = 0 -> k, [ for _ in 1 .. rank rng -> number () ] |> String.concat "," |> sprintf "[%s]"
             | "\"data_offsets\"" when rng.NextInt 2 = 0 -> k, sprintf "[%s,%s]" (number ()) (number ())
             | _ -> k, v)
         |> render)
@@ -232,10 +235,10 @@ let private boundedClasses case (options: Csv.Options, _) (outcome: Result<Datas
 
 let private dimensionLimits = [ 0; 1; 2; 3; 255; 256; 65536; 1 <<< 24; Int32.MaxValue; -1; Int32.MinValue ]
 
-/// Images of 1 to 4 dimensions, some at the limits, with data of the length they need when that is
+/// Images of 1 to 4 or 255 dimensions, some at the limits, with data of the length they need when that is
 /// small, otherwise a few bytes; labels for as many images when that is small.
 let private dimensioned (rng: Rng) =
-    let dims = [ for _ in 0 .. rng.NextInt 4 -> if rng.NextInt 3 = 0 then pick rng dimensionLimits else 1 + rng.NextInt 4 ]
+    let dims = [ for _ in 1 .. rank rng -> if rng.NextInt 3 = 0 then pick rng dimensionLimits else 1 + rng.NextInt 4 ]
     let needed = dims |> List.fold (fun product d -> product * bigint d) 1I
     let length = if needed >= 0I && needed <= 4096I && rng.NextInt 4 > 0 then int needed else rng.NextInt 64
     let count = if dims.Head >= 0 && dims.Head <= 4096 then dims.Head else 3
