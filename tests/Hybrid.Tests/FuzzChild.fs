@@ -10,9 +10,11 @@ open Expecto
 let private groups =
     [ "stored text", FuzzTests.storedText
       "data files", FuzzTests.files
-      "loader regressions", LoaderFuzzTests.regressions
-      "loader families", LoaderFuzzTests.families
-      "gzip damage", LoaderFuzzTests.gzipDamage ]
+      "model file regressions", ModelFileFuzzTests.regressions
+      "model file families", ModelFileFuzzTests.families
+      "data file regressions", DataFileFuzzTests.regressions
+      "data file families", DataFileFuzzTests.families
+      "gzip damage", DataFileFuzzTests.gzipDamage ]
 
 /// The fuzzed inputs are kilobytes, while the bombs the outside fuzzer found asked for 6 GB and more.
 let private heapLimit = 1L <<< 30

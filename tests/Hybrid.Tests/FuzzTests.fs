@@ -1,7 +1,7 @@
 /// Hostile files: thousands of mutated real files through every parser of a user's file. The only
 /// acceptable outcomes are a parsed data set or an InvalidFileException naming the file; anything
 /// else (IndexOutOfRange, OutOfMemory, a hang) is a bug. Seeds are fixed, so a failure reproduces.
-/// The loaders' families for issue 13 are in LoaderFuzzTests; both run in FuzzChild's child process.
+/// Issue 13's families are in ModelFileFuzzTests and DataFileFuzzTests; all run in FuzzChild's child processes.
 module Hybrid.Tests.FuzzTests
 
 open System

@@ -75,6 +75,22 @@ let fuzzCases count (generate: Rng -> 'input) (seed: uint64) (parse: 'input -> '
         if Result.isError outcome then refused <- refused + 1
     refused
 
+/// Cases of each seeded family of issue 13: enough to hit every value of its lists in many combinations.
+let cases = 500
+
+let pick (rng: Rng) (items: 'a list) = items[rng.NextInt items.Length]
+
+/// Mostly 1 to 4 dimensions, sometimes 255 (IDX's most), whose listing a message must not quote whole.
+let rank (rng: Rng) = if rng.NextInt 8 = 0 then 255 else 1 + rng.NextInt 4
+
+/// A named case: `load` must be refused with a message saying `says` (and, checked by `guarded`,
+/// no longer than a short excerpt allows).
+let refusal (name: string) (load: unit -> 'a) (says: string) =
+    testCase name <| fun () ->
+        match guarded name load with
+        | Ok _ -> failtest "loaded without complaint"
+        | Error e -> Expect.stringContains e.Message says "names the problem"
+
 /// Runs `parse` on every mutation of `original`; returns how many were refused (the rest parsed).
 let fuzzWith (mutate: Rng -> byte[] -> byte[]) (seed: uint64) (original: byte[]) (parse: byte[] -> unit) =
     fuzzCases mutations (fun rng -> mutate rng original) seed parse (fun _ _ _ -> ())

@@ -197,7 +197,7 @@ module Idx =
         let available = bytes.Length - dataStart
 
         if needed <> bigint available then
-            let shape = dims |> Array.map string |> String.concat "×"
+            let shape = dims |> Array.map string |> String.concat "×" |> Excerpt.text
             let problem = sprintf "dimensions %s need %O bytes of data, the file has %d" shape needed available
             Reading.fail path (at dataStart) problem
 

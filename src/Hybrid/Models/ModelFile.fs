@@ -119,7 +119,7 @@ let private tensor file (checkpoint: Checkpoint) name (dims: int list) =
     match checkpoint.Tensors |> List.tryFind (fun t -> t.Name = name) with
     | None -> raise (InvalidFileException(file, sprintf "tensor '%s'" name, "missing"))
     | Some t when t.Shape <> dims ->
-        raise (InvalidFileException(file, sprintf "tensor '%s'" name, sprintf "expected shape %A, found %A" dims t.Shape))
+        raise (InvalidFileException(file, sprintf "tensor '%s'" name, sprintf "expected shape %A, found %s" dims (Excerpt.text (sprintf "%A" t.Shape))))
     | Some t ->
         match t.Data |> Array.tryFindIndex (fun v -> not (Single.IsFinite v)) with
         | Some i -> raise (InvalidFileException(file, sprintf "tensor '%s'" name, sprintf "element %d is %g, expected a finite number" i t.Data[i]))

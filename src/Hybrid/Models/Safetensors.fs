@@ -45,7 +45,7 @@ let private slices (length: int) =
     seq { for start in 0 .. sliceValues .. length - 1 -> start, min sliceValues (length - start) }
 
 let private formatShape (shape: int64 list) =
-    shape |> List.map string |> String.concat ", " |> sprintf "[%s]"
+    shape |> List.map string |> String.concat ", " |> Excerpt.text |> sprintf "[%s]"
 
 /// The product of the dimensions, or None when it overflows int64 (the reference rejects those).
 let private tryProduct (dims: int64 list) =
