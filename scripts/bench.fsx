@@ -19,6 +19,7 @@
 open System
 open System.Diagnostics
 open System.IO
+open Hybrid.Engine.Layers
 open Hybrid.Engine.Model
 open Hybrid.Engine.Training
 
