@@ -17,7 +17,7 @@ let experiment (name: string) (dataset: Dataset) seeds =
     { Name = (if smoke then "skip-smoke-" else "skip-") + name
       Data = { Name = name; Split = dataset |> Dataset.split fractions 42UL }
       Base = { Settings.defaults with Epochs = (if smoke then 3 else Settings.defaults.Epochs) }
-      Space = [ Skip, skips kinds ]
+      Space = [ (Skip, skips kinds) ]
       Strategy = Strategy.Grid 1
       Seeds = List.init seeds uint64
       Only = []
@@ -32,7 +32,7 @@ let experiments =
 let accuracies (outcome: SweepOutcome) =
     kinds
     |> List.map (fun kind ->
-        kind, outcome.Trials |> List.filter (fun t -> t.Values = List.singleton ("skip", string kind)) |> List.choose _.TestAccuracy)
+        kind, outcome.Trials |> List.filter (fun t -> t.Values = [ ("skip", string kind) ]) |> List.choose _.TestAccuracy)
 
 let rows =
     [ for sweep in experiments do
