@@ -271,11 +271,11 @@ let compare () =
 /// targets live here, not in tests): a model file of the benchmark's shape with a few bits flipped, or its header length
 /// overwritten by an absurd value that a trusting reader would allocate or scan. Each is read or refused.
 let damagedFilesPerSecond (shape: NetworkShape) count =
-    let tensor name (rows: int) (columns: int) = { Hybrid.Safetensors.Tensor.Name = name; Shape = [ rows; columns ]; Data = Array.zeroCreate (rows * columns) }
+    let tensor name (rows: int) (columns: int) : Hybrid.Safetensors.Tensor = { Name = name; Shape = [ rows; columns ]; Data = Array.zeroCreate (rows * columns) }
     let valid =
         Hybrid.Safetensors.toBytes
             { Tensors = [ tensor "W1" shape.M shape.D; tensor "W2" shape.L shape.M; tensor "W3" shape.P shape.L ]
-              Metadata = Map [ "format", "hybrid" ] }
+              Metadata = Map [ ("format", "hybrid") ] }
     let random = Random 20240917
     let damaged i =
         let bytes = Array.copy valid

@@ -16,7 +16,7 @@ let fractions = { Train = 0.7; Validation = 0.15; Test = 0.15 }
 let experiment (name: string) (dataset: Dataset) seeds =
     { Sweep.create ((if smoke then "skip-smoke-" else "skip-") + name) { Name = name; Split = dataset |> Dataset.split fractions 42UL } with
         Base = { Settings.defaults with Epochs = (if smoke then 3 else Settings.defaults.Epochs) }
-        Space = [ Skip, skips kinds ]
+        Space = [ (Skip, skips kinds) ]
         Strategy = Strategy.Grid 1
         Seeds = List.init seeds uint64
         Notes = "Dense vs diagonal vs no skip, everything else at the defaults." }

@@ -1,6 +1,9 @@
-/// What many test files share: the data the scripts use, and expecting a library exception by type.
+/// What many test files share: the data the scripts use, expecting a library exception by type, and
+/// waiting for events in child processes.
 module Hybrid.Tests.Common
 
+open System
+open System.Diagnostics
 open Expecto
 open Hybrid
 
@@ -12,3 +15,24 @@ let raised<'E when 'E :> exn> (action: unit -> unit) : 'E =
     match Expect.throwsC action id with
     | :? 'E as e -> e
     | other -> failtestf "expected %s, got %s: %s" typeof<'E>.Name (other.GetType().Name) other.Message
+
+/// How long a test waits for an event before it fails: far beyond what a busy machine needs.
+let patience = TimeSpan.FromMinutes 10.0
+
+/// Polls `found` until it gives a value; fails naming `what` after `patience`.
+let awaitSome (what: string) (found: unit -> 'a option) : 'a =
+    let watch = Stopwatch.StartNew()
+    let rec poll () =
+        match found () with
+        | Some value -> value
+        | None when watch.Elapsed > patience -> failtestf "waited %O for %s" patience what
+        | None ->
+            Threading.Thread.Sleep 10
+            poll ()
+    poll ()
+
+/// Sends a signal with kill(1): STOP freezes a process where it stands, CONT lets it go on.
+let signal (name: string) (p: Process) =
+    use kill = Process.Start("kill", [ "-" + name; string p.Id ])
+    kill.WaitForExit()
+    if kill.ExitCode <> 0 then failtestf "kill -%s %d failed (the process has ended?)" name p.Id

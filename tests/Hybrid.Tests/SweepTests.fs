@@ -58,20 +58,29 @@ let private startChild (root: string) =
     info.Environment["HYBRID_CHECKPOINT_SECONDS"] <- "0"
     Process.Start info |> nonNull
 
+/// Waits until the child's sweep holds a checkpoint of a running trial, and freezes the child
+/// (SIGSTOP) there; tries again if the trial finished before the freeze landed.
+let rec private freezeWithCheckpoint (child: Process) (database: string) =
+    let checkpoints () = count database "SELECT COUNT(*) FROM checkpoints"
+    awaitSome "a checkpoint in the child's sweep" (fun () ->
+        if child.HasExited then failtestf "the sweep ended before the kill: %s" (child.StandardError.ReadToEnd())
+        if checkpoints () > 0 then Some() else None)
+    signal "STOP" child
+    if checkpoints () = 0 then
+        signal "CONT" child
+        freezeWithCheckpoint child database
+
 /// Starts the child, waits until `finished` trials are reported and a running trial has saved a
-/// checkpoint (so the kill certainly cuts one off mid-run), then kills it without warning.
+/// checkpoint, freezes it there (so the kill certainly cuts that trial off), then kills it.
 let private killAfter (root: string) (finished: int) =
     use child = startChild root
     let mutable seen = 0
-    let deadline = Stopwatch.StartNew()
-    while seen < finished && deadline.Elapsed < TimeSpan.FromMinutes 3.0 do
+    while seen < finished do
         match child.StandardOutput.ReadLine() with
         | null -> failtestf "the sweep ended before the kill: %s" (child.StandardError.ReadToEnd())
         | line when line.StartsWith "#" && not (line.Contains "resumed") -> seen <- seen + 1
         | _ -> ()
-    let database = Path.Combine(root, "resume", "sweep.db")
-    while count database "SELECT COUNT(*) FROM checkpoints" = 0 && deadline.Elapsed < TimeSpan.FromMinutes 3.0 do
-        Threading.Thread.Sleep 5
+    freezeWithCheckpoint child (Path.Combine(root, "resume", "sweep.db"))
     child.Kill true
     child.WaitForExit()
     seen

@@ -75,26 +75,10 @@ let private withWorkers (location: string) (root: string) (body: Worker list -> 
             if not w.Process.HasExited then w.Process.Kill true
             w.Process.Dispose()
 
-/// How long any one wait of this test may take before it fails: far beyond a busy machine's need.
-let private patience = TimeSpan.FromMinutes 10.0
-
-/// Polls `found` until it gives a value; fails naming `what` after `patience`.
-let private awaitSome (what: string) (found: unit -> 'a option) : 'a =
-    let watch = Stopwatch.StartNew()
-    let rec poll () =
-        match found () with
-        | Some value -> value
-        | None when watch.Elapsed > patience -> failtestf "waited %O for %s" patience what
-        | None ->
-            Threading.Thread.Sleep 10
-            poll ()
-    poll ()
-
-/// Sends a signal with kill(1): STOP freezes a process where it stands, CONT lets it go on.
-let private signal (name: string) (w: Worker) =
-    use kill = Process.Start("kill", [ "-" + name; string w.Process.Id ])
-    kill.WaitForExit()
-    if kill.ExitCode <> 0 then failtestf "kill -%s %s failed; the worker's output:\n%s" name w.Name (string w.Output)
+/// Sends a worker a signal (see `signal`), naming the worker and showing its output if it has ended.
+let private send (name: string) (w: Worker) =
+    if w.Process.HasExited then failtestf "%s ended (exit code %d) before kill -%s:\n%s" w.Name w.Process.ExitCode name (string w.Output)
+    signal name w.Process
 
 let private holds (w: Worker) (t: StoredTrial) =
     t.State = TrialState.Running && t.Worker |> Option.exists (fun id -> (id.Split '/')[1] = string w.Process.Id)
@@ -116,10 +100,10 @@ let rec private freezeWithOneMidTrial (store: Store) (workers: Worker list) =
             match workers |> List.tryFind _.Process.HasExited with
             | Some ended -> failtestf "%s ended (exit code %d) before any worker was seen mid-trial:\n%s" ended.Name ended.Process.ExitCode (string ended.Output)
             | None -> midTrial store workers)
-    workers |> List.iter (signal "STOP")
+    workers |> List.iter (send "STOP")
     if (midTrial store [ victim ]).IsSome then victim
     else
-        workers |> List.iter (signal "CONT")
+        workers |> List.iter (send "CONT")
         freezeWithOneMidTrial store workers
 
 /// Kills the frozen victim and waits until the server has dropped its connections: then everything it
@@ -147,7 +131,7 @@ let tests =
                         let cutOff = killAndSettle store location victim
                         let killed = DateTime.UtcNow
                         let survivors = workers |> List.filter (fun w -> w.Name <> victim.Name)
-                        survivors |> List.iter (signal "CONT")
+                        survivors |> List.iter (send "CONT")
                         let checkpointed = cutOff |> List.filter (fun t -> not t.History.IsEmpty)
                         let observer = Path.Combine(root, "observer")
                         let during = withRuns observer (fun () -> Sweep.reportOn location (shared ()))
