@@ -88,13 +88,7 @@ let private liveTest () =
 let private outagePoll (problem: string) = problem.Contains "status of 503"
 
 let private outageTest () =
-    Postgres.withDatabase (fun connectionString ->
-        use store = Store.openPostgres connectionString
-        let sweep = small ()
-        let trials = Sweep.expand sweep
-        Store.register store sweep manifest |> ignore
-        Store.addTrials store sweep.Name trials
-        finishNext store sweep (resultOf trials[0] Completed)
+    DashboardTests.withPostgresSweep (fun connectionString store sweep trials ->
         let direct = NpgsqlConnectionStringBuilder connectionString
         use relay = new Proxy.Relay(IPEndPoint(IPAddress.Parse(nonNull direct.Host), direct.Port))
         let relayed = NpgsqlConnectionStringBuilder(connectionString, Port = relay.Port, Timeout = 2).ConnectionString

@@ -128,6 +128,18 @@ let private expectRefusesWrites (store: Store) (reader: Store) (sweep: Sweep) =
     Expect.equal (Store.sweepNames store) [ sweep.Name ] "no sweep was added"
     Expect.equal (Store.counts store sweep.Name).Running 0 "no trial was claimed"
 
+/// A fresh PostgreSQL database holding the small sweep with its first trial completed; the body
+/// gets the database's connection string too.
+let withPostgresSweep (body: string -> Store -> Sweep -> Trial list -> unit) =
+    Postgres.withDatabase (fun connectionString ->
+        use store = Store.openPostgres connectionString
+        let sweep = small ()
+        let trials = Sweep.expand sweep
+        Store.register store sweep manifest |> ignore
+        Store.addTrials store sweep.Name trials
+        finishNext store sweep (resultOf trials[0] Completed)
+        body connectionString store sweep trials)
+
 let private readOnlyTests =
     testList
         "read-only store"
@@ -137,13 +149,7 @@ let private readOnlyTests =
                   use reader = Store.openReadOnly (TimeSpan.FromSeconds 1.0) store.Location
                   expectRefusesWrites store reader sweep))
           testCase "PostgreSQL: the session refuses every write" (fun () ->
-              Postgres.withDatabase (fun connectionString ->
-                  use store = Store.openPostgres connectionString
-                  let sweep = small ()
-                  let trials = Sweep.expand sweep
-                  Store.register store sweep manifest |> ignore
-                  Store.addTrials store sweep.Name trials
-                  finishNext store sweep (resultOf trials[0] Completed)
+              withPostgresSweep (fun connectionString store sweep _ ->
                   use reader = Store.openReadOnly (TimeSpan.FromSeconds 1.0) connectionString
                   expectRefusesWrites store reader sweep))
           testCase "a missing SQLite file is refused, not created" (fun () ->

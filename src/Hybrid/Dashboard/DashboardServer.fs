@@ -5,7 +5,6 @@ open System.IO
 open System.Net
 open System.Runtime.CompilerServices
 open System.Runtime.InteropServices
-open System.Threading
 open Microsoft.AspNetCore.Builder
 open Microsoft.AspNetCore.Connections
 open Microsoft.AspNetCore.Hosting
@@ -20,9 +19,12 @@ type DashboardException(message: string) =
 
 /// A running dashboard; disposing it stops the server and closes the store.
 [<Sealed>]
-type Dashboard internal (url: string, stop: unit -> unit) =
+type Dashboard internal (url: string, waitForShutdown: unit -> unit, stop: unit -> unit) =
     /// Where the dashboard answers, e.g. `http://127.0.0.1:8050`.
     member _.Url = url
+
+    /// Returns once the process is asked to stop (Ctrl+C, SIGTERM).
+    member _.WaitForShutdown() = waitForShutdown ()
 
     interface IDisposable with
         member _.Dispose() = stop ()
@@ -71,7 +73,7 @@ module DashboardServer =
 
     /// Starts Kestrel; kept apart from `start` so ASP.NET Core's types load only after `aspNetCore`.
     [<MethodImpl(MethodImplOptions.NoInlining)>]
-    let private host (address: IPAddress) (port: int) (store: unit -> Store) : string * (unit -> unit) =
+    let private host (address: IPAddress) (port: int) (store: unit -> Store) : string * (unit -> unit) * (unit -> unit) =
         let builder = WebApplication.CreateEmptyBuilder(WebApplicationOptions())
         builder.WebHost.UseKestrelCore().ConfigureKestrel(fun options -> options.Listen(address, port)) |> ignore
         let app = builder.Build()
@@ -86,7 +88,9 @@ module DashboardServer =
             raise (DashboardException(sprintf "cannot serve the dashboard on %s port %d: %s" (string address) port problem))
         let addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>() |> nonNull
         let url = addresses.Addresses |> Seq.head
-        url, (fun () -> app.DisposeAsync().AsTask().GetAwaiter().GetResult())
+        // The host's console lifetime takes Ctrl+C and SIGTERM and signals this token.
+        let waitForShutdown () = app.Lifetime.ApplicationStopping.WaitHandle.WaitOne() |> ignore
+        url, waitForShutdown, (fun () -> app.DisposeAsync().AsTask().GetAwaiter().GetResult())
 
     /// The store, opened read-only on first use and again after an attempt that failed.
     let private opener (location: string) =
@@ -109,15 +113,11 @@ module DashboardServer =
     let start (location: string) (address: IPAddress) (port: int) : Dashboard =
         aspNetCore.Force()
         let store, close = opener location
-        let url, stop = host address port store
-        new Dashboard(url, (fun () -> stop (); close ()))
+        let url, waitForShutdown, stop = host address port store
+        new Dashboard(url, waitForShutdown, (fun () -> stop (); close ()))
 
-    /// Serves until Ctrl+C, on 127.0.0.1 unless told otherwise.
+    /// Serves until Ctrl+C or SIGTERM.
     let run (location: string) (address: IPAddress) (port: int) =
         use dashboard = start location address port
-        use stopped = new ManualResetEventSlim()
-        Console.CancelKeyPress.Add(fun e ->
-            e.Cancel <- true
-            stopped.Set())
         printfn "dashboard: %s/ (read-only; Ctrl+C stops it)" dashboard.Url
-        stopped.Wait()
+        dashboard.WaitForShutdown()

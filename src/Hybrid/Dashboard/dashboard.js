@@ -65,12 +65,23 @@
     document.getElementById('no-running').hidden = wanted.has('chart-running');
   }
 
+  // Workers store a trial's epochs with its checkpoints (every 5 s of a trial by default), so a
+  // trial can run for a while before it has a curve to show.
+  function noRunning(counts) {
+    const running = counts.find(c => c.status === 'running').count;
+    document.getElementById('no-running').textContent = running === 0
+      ? 'No trial is running.'
+      : running + (running === 1 ? ' trial is' : ' trials are') +
+        ' running; none has stored an epoch yet (workers store epochs with each checkpoint).';
+  }
+
   function render(snapshot) {
     document.getElementById('summary').textContent = snapshot.summary;
     const notes = document.getElementById('notes');
     notes.textContent = snapshot.notes;
     notes.hidden = snapshot.notes === '';
     counts(snapshot.counts);
+    noRunning(snapshot.counts);
     table('leaderboard', snapshot.leaderboard, 'No trial has completed yet.');
     table('failures', snapshot.failures, 'None.');
     charts(snapshot.charts);
