@@ -36,6 +36,25 @@ public sealed class FastMatrixProductsDeterminismTests
         Assert.Equal(Bits(one), Bits(two));
     }
 
+    // The micro-kernel's width must not change a bit either: k > 256 is cut into blocks, and the cut
+    // once depended on the width.
+    [Theory]
+    [MemberData(nameof(ThreadedShapes))]
+    public void The256BitKernelGivesTheBitsOfThe512BitKernel(Product product, int m, int n, int k)
+    {
+        var rng = new Rng(11);
+        var a = MatrixProductContract.Uniform(rng, m * k);
+        var b = MatrixProductContract.Uniform(rng, n * k);
+        var c0 = MatrixProductContract.Uniform(rng, m * n);
+        var wide = (float[])c0.Clone();
+        var narrow = (float[])c0.Clone();
+
+        using (var products = new FastMatrixProducts(new WorkerPool(1), ownsPool: true, wide: true)) MatrixProductContract.Call(products, product, a, b, wide, m, n, k, accumulate: true);
+        using (var products = new FastMatrixProducts(new WorkerPool(1), ownsPool: true, wide: false)) MatrixProductContract.Call(products, product, a, b, narrow, m, n, k, accumulate: true);
+
+        Assert.Equal(Bits(wide), Bits(narrow));
+    }
+
     public static TheoryData<Product, int> AllocationCases()
     {
         var data = new TheoryData<Product, int>();
