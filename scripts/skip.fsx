@@ -7,21 +7,18 @@
 
 open System
 open Hybrid
-open Hybrid.Engine.Model
 
 let smoke = Environment.GetEnvironmentVariable "HYBRID_SMOKE" = "1"
 let kinds = [ SkipKind.Dense; SkipKind.Diagonal; SkipKind.None ]
 let fractions = { Train = 0.7; Validation = 0.15; Test = 0.15 }
 
 let experiment (name: string) (dataset: Dataset) seeds =
-    { Name = (if smoke then "skip-smoke-" else "skip-") + name
-      Data = { Name = name; Split = dataset |> Dataset.split fractions 42UL }
-      Base = { Settings.defaults with Epochs = (if smoke then 3 else Settings.defaults.Epochs) }
-      Space = [ Skip, skips kinds ]
-      Strategy = Strategy.Grid 1
-      Seeds = List.init seeds uint64
-      Only = []
-      Notes = "Dense vs diagonal vs no skip, everything else at the defaults." }
+    { Sweep.create ((if smoke then "skip-smoke-" else "skip-") + name) { Name = name; Split = dataset |> Dataset.split fractions 42UL } with
+        Base = { Settings.defaults with Epochs = (if smoke then 3 else Settings.defaults.Epochs) }
+        Space = [ Skip, skips kinds ]
+        Strategy = Strategy.Grid 1
+        Seeds = List.init seeds uint64
+        Notes = "Dense vs diagonal vs no skip, everything else at the defaults." }
 
 let experiments =
     [ experiment "iris" (Dataset.iris ()) (if smoke then 2 else 20)

@@ -13,39 +13,35 @@
 
 open System
 open Hybrid
-open Hybrid.Engine.Model
-open Hybrid.Engine.Training
 
 let smoke = Environment.GetEnvironmentVariable "HYBRID_SMOKE" = "1"
 
 let data = { Name = "digits"; Split = Dataset.digits () |> Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 42UL }
 
 let sweep =
-    { Name = (if smoke then "digits-smoke" else "digits")
-      Data = data
-      Base = { Settings.defaults with Momentum = 0.9; Epochs = (if smoke then 3 else Settings.defaults.Epochs) }
-      Space =
-        [ M, ints [ 32; 64; 128 ]
-          L, ints [ 16; 32; 64 ]
-          Skip, skips [ SkipKind.Dense; SkipKind.Diagonal; SkipKind.None ]
-          Setting.Optimizer, optimizers [ OptimizerKind.Adam; OptimizerKind.AdamW; OptimizerKind.Sgd ]
-          LearningRate, LogRange(1e-3, 3e-2) ]
-      Strategy =
-        Strategy.Adaptive
-            { Sampler = Sampler.Tpe Tpe.defaults
-              Configurations = (if smoke then 4 else 128)
-              BatchSize = (if smoke then 4 else 16)
-              Pruning = (if smoke then Pruning.Halving(1, 3) else Pruning.Hyperband(4, 3))
-              Seed = 0UL }
-      Seeds = (if smoke then [ 0UL; 1UL ] else [ 0UL; 1UL; 2UL ])
-      Only = []
-      Notes = "Which widths, skip and optimizer suit the digits? TPE with Hyperband over the space, 3 seeds each." }
+    { Sweep.create (if smoke then "digits-smoke" else "digits") data with
+        Base = { Settings.defaults with Momentum = 0.9; Epochs = (if smoke then 3 else Settings.defaults.Epochs) }
+        Space =
+          [ M, ints [ 32; 64; 128 ]
+            L, ints [ 16; 32; 64 ]
+            Skip, skips [ SkipKind.Dense; SkipKind.Diagonal; SkipKind.None ]
+            Optimizer, optimizers [ OptimizerKind.Adam; OptimizerKind.AdamW; OptimizerKind.Sgd ]
+            LearningRate, LogRange(1e-3, 3e-2) ]
+        Strategy =
+          Strategy.Adaptive
+              { Sampler = Sampler.Tpe Tpe.defaults
+                Configurations = (if smoke then 4 else 128)
+                BatchSize = (if smoke then 4 else 16)
+                Pruning = (if smoke then Pruning.Halving(1, 3) else Pruning.Hyperband(4, 3))
+                Seed = 0UL }
+        Seeds = (if smoke then [ 0UL; 1UL ] else [ 0UL; 1UL; 2UL ])
+        Notes = "Which widths, skip and optimizer suit the digits? TPE with Hyperband over the space, 3 seeds each." }
 
 if fsi.CommandLineArgs |> Array.contains "--report" then
     printfn "report: %s" (Sweep.report sweep).Html
     exit 0
 
-printf "%s" (Sweep.print sweep)
+printf "%s" (Sweep.outline 3 sweep)
 let watch = Diagnostics.Stopwatch.StartNew()
 let outcome = Sweep.run sweep
 let verified = Sweep.verify (if smoke then 1 else 2) sweep

@@ -6,7 +6,6 @@
 open System
 open System.IO
 open Hybrid
-open Hybrid.Engine.Model
 
 let smoke = Environment.GetEnvironmentVariable "HYBRID_SMOKE" = "1"
 let settings = { Settings.defaults with Skip = SkipKind.Diagonal; Epochs = (if smoke then 5 else Settings.defaults.Epochs) }

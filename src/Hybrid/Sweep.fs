@@ -92,7 +92,7 @@ module SweepRunner =
     let private resumeFrom (claim: Claim) =
         claim.Checkpoint
         |> Option.bind (fun (_, bytes) ->
-            try Some(Run.decodeCheckpoint (sprintf "checkpoint of trial %s" claim.Key) bytes)
+            try Some(Checkpoint.decode (sprintf "checkpoint of trial %s" claim.Key) bytes)
             with :? InvalidFileException as e ->
                 eprintfn "%s; the trial starts over" e.Message
                 None)
@@ -177,7 +177,7 @@ module SweepRunner =
                 if since.Elapsed >= every then
                     claims.TryGet t.Key
                     |> Option.iter (fun claim ->
-                        if not (Store.recordEpochsWithCheckpoint store claim (List.rev epochs) (Run.encodeCheckpoint checkpoint)) then claims.Lose claim)
+                        if not (Store.recordEpochsWithCheckpoint store claim (List.rev epochs) (Checkpoint.encode checkpoint)) then claims.Lose claim)
                     unsaved[t.Key] <- (Diagnostics.Stopwatch.StartNew(), [])
             | Paused(t, checkpoint) ->
                 let _, epochs = unsaved[t.Key]
@@ -185,7 +185,7 @@ module SweepRunner =
                 claims.TryGet t.Key
                 |> Option.iter (fun claim ->
                     let kept = checkpoint.KeptEpoch, checkpoint.BestValidationLoss, Search.figureAt checkpoint.Epoch (List.ofSeq checkpoint.History)
-                    Store.pause store claim (List.rev epochs) checkpoint.Epoch (Run.encodeCheckpoint checkpoint) kept |> ignore
+                    Store.pause store claim (List.rev epochs) checkpoint.Epoch (Checkpoint.encode checkpoint) kept |> ignore
                     claims.Remove claim)
             | Finished(result, model) ->
                 unsaved.Remove result.Trial.Key |> ignore

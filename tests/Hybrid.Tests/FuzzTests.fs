@@ -116,9 +116,9 @@ let private storedCheckpoint =
     let metrics e validation = EpochMetrics(e, 1.0 / float e, 0.5 + 0.1 * float e, validation, validation, 0.003)
     let history = [| metrics 1 (Nullable()); metrics 2 (Nullable 0.75); metrics 3 (Nullable(1.0 / 3.0)) |]
     TrainingCheckpoint(3, [| 1.0f; -2.0f; 0.5f |], [| 0.1f; 0.2f; 0.3f |], [| 0.01f; 0.02f; 0.03f |], 96L, [| 1.0f; -2.0f; 0.25f |], 2, 0.4, history)
-    |> Run.encodeCheckpoint
+    |> Checkpoint.encode
 
-let private decodeCheckpoint (bytes: byte[]) = naming (fun () -> Run.decodeCheckpoint (sprintf "%s, %s checkpoint" store trial) bytes |> ignore)
+let private decodeCheckpoint (bytes: byte[]) = naming (fun () -> Checkpoint.decode (sprintf "%s, %s checkpoint" store trial) bytes |> ignore)
 
 /// Damages the text of one metadata entry of an encoded checkpoint (epoch, steps, history...) and
 /// encodes it again, so the mutation reaches the decoder's own parsing rather than the container's.
@@ -168,10 +168,12 @@ let private storedCells =
 let private withStoredSweep (body: string -> SqliteConnection -> (string * string * string * string * string * objnull) list -> unit) =
     let folder = Path.Combine(Path.GetTempPath(), "hybrid-store-fuzz-" + Guid.NewGuid().ToString "N")
     try
-        let sweep: Sweep =
-            { Name = "fuzz"; Data = { Name = "iris"; Split = Dataset.iris () |> Dataset.split { Train = 0.6; Validation = 0.2; Test = 0.2 } 1UL }
-              Base = { Settings.defaults with Epochs = 2 }; Space = [ M, ints [ 4; 8 ] ]; Strategy = Strategy.Grid 1
-              Seeds = [ 0UL ]; Only = []; Notes = "" }
+        let sweep =
+            { Sweep.create "fuzz" { Name = "iris"; Split = Dataset.iris () |> Dataset.split { Train = 0.6; Validation = 0.2; Test = 0.2 } 1UL } with
+                Base = { Settings.defaults with Epochs = 2 }
+                Space = [ M, ints [ 4; 8 ] ]
+                Strategy = Strategy.Grid 1
+                Seeds = [ 0UL ] }
         let file = Path.Combine(folder, "sweep.db")
         let trial = Sweep.expand sweep |> List.head
         do

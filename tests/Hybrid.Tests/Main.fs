@@ -15,10 +15,11 @@ let all =
           StoreTests.tests
           StoreConcurrencyTests.tests
           PreludeTests.tests
-          // Both set HYBRID_RUNS for this process while a sweep runs in it: never at the same time.
+          // These set HYBRID_RUNS for this process while a sweep runs in it: never at the same time.
           testSequencedGroup "HYBRID_RUNS" SweepTests.tests
           testSequencedGroup "HYBRID_RUNS" WorkersTests.tests
           testSequencedGroup "HYBRID_RUNS" SearchTests.tests
+          testSequencedGroup "HYBRID_RUNS" VerifyTests.tests
           FuzzTests.tests
           ReportTests.tests
           DiskTests.tests

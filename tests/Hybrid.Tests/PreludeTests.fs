@@ -20,6 +20,16 @@ let private preludeReferences =
 
 let tests =
     testList "prelude" [
+        testCase "the manifest's package list is the one Directory.Packages.props pins" <| fun () ->
+            Expect.equal (Hybrid.Manifest.pinnedPackages () |> Map.ofList) pins "embedded in the library, as pinned"
+        testCase "the manifest names each pinned package this process loaded, with its version" <| fun () ->
+            let iris: Hybrid.Data = { Name = "iris"; Split = Hybrid.Dataset.iris () |> Hybrid.Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 1UL }
+            // Loaded here, whichever tests ran before.
+            [ typeof<Microsoft.Data.Sqlite.SqliteConnection>; typeof<Npgsql.NpgsqlConnection> ] |> List.iter (fun t -> t.Assembly.GetName() |> ignore)
+            let packages = Hybrid.Manifest.collect iris |> List.find (fst >> (=) "packages") |> snd
+            for name in [ "FSharp.Core"; "Microsoft.Data.Sqlite"; "Npgsql"; "Expecto" ] do
+                Expect.stringContains packages (sprintf "%s %s" name pins[name]) name
+            Expect.isFalse (packages.Contains "xunit") "a package this process never loaded is not named"
         testCase "references at least the run store's packages" <| fun () ->
             Expect.contains (preludeReferences |> List.map fst) "Microsoft.Data.Sqlite" "SQLite"
         for name, version in preludeReferences do

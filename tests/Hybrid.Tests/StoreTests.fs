@@ -56,6 +56,19 @@ let private sweepTests backend =
                 let history = (Store.sweep store wider.Name |> Option.get).History |> List.map fst
                 Expect.equal history [ Sweep.definitionHash sweep; current ] "both definitions in the history")
 
+        testCase "the same trials under a hash taken the old way are one sweep: accepted though unfinished" <| fun () ->
+            withSweep backend (fun store sweep trials ->
+                finishNext store sweep (resultOf trials[0] Completed)
+                // As a store registered before the strategy had its own text form holds it.
+                let old = "a hash of the same definition, taken another way"
+                Sql.transaction true store (fun tx ->
+                    for table in [ "sweeps"; "sweep_trials"; "definitions" ] do
+                        Sql.execute tx (sprintf "UPDATE %s SET definition_hash = @old" table) [ "@old", box old ] |> ignore)
+                Expect.equal (Store.register store sweep manifest) (Registration.Changed old) "accepted, as a changed definition"
+                Store.addTrials store sweep.Name trials
+                Expect.allEqual (Store.results store sweep.Name |> List.map _.DefinitionHash) (Sweep.definitionHash sweep) "every trial under the new hash"
+                Expect.equal (Store.completedKeys store sweep.Name) (set [ trials[0].Key ]) "the finished trial stays finished")
+
         testCase "adding the same trials twice adds nothing" <| fun () ->
             withSweep backend (fun store sweep trials ->
                 Store.addTrials store sweep.Name trials

@@ -13,14 +13,10 @@ open Hybrid.Engine.Model
 
 /// 12 trials long enough (40 full epochs) for a kill to land mid-trial.
 let private resumable () : Sweep =
-    { Name = "resume"
-      Data = digits.Value
-      Base = { Settings.defaults with Epochs = 40; Patience = None }
-      Space = [ M, ints [ 64; 128 ]; Skip, skips [ SkipKind.Dense; SkipKind.None ] ]
-      Strategy = Strategy.Grid 1
-      Seeds = [ 0UL; 1UL; 2UL ]
-      Only = []
-      Notes = "" }
+    { Sweep.create "resume" digits.Value with
+        Base = { Settings.defaults with Epochs = 40; Patience = None }
+        Space = [ M, ints [ 64; 128 ]; Skip, skips [ SkipKind.Dense; SkipKind.None ] ]
+        Strategy = Strategy.Grid 1 }
 
 /// The child process's work (tests/Hybrid.Tests run with `--sweep-child ROOT`): the sweep, until killed.
 let child (root: string) : int =

@@ -6,7 +6,6 @@ module Hybrid.Files
 open System
 open System.IO
 open System.Text.RegularExpressions
-open Microsoft.Data.Sqlite
 
 /// A live write touches its temporary file continuously, so one untouched for this long was left
 /// by a writer that died; five minutes is far above any pause between two writes of a buffer.
@@ -48,40 +47,47 @@ let private freeBytes (path: string) =
 /// on a disk with less than this left is reported as a full disk, with the free space measured.
 let private nearlyFull = 1L <<< 20
 
-/// The problem in plain words, with the system's own message after it.
-let private describe (file: string) (e: exn) =
-    let plain =
-        match e with
-        | :? SqliteException as e when e.SqliteErrorCode = 13 -> "the disk is full"
-        | :? SqliteException as e when e.SqliteErrorCode = 8 -> "the file system is read-only or the file is not writable"
-        | :? IOException as e when diskFull.Contains e.HResult -> "the disk is full"
-        | :? IOException as e when readOnly.Contains e.HResult -> "the file system is read-only"
-        | :? UnauthorizedAccessException -> "permission denied"
-        | _ ->
-            match freeBytes file with
-            | Some free when free < nearlyFull -> sprintf "the disk is full (%d KiB free)" (free / 1024L)
-            | _ -> "the system refused the write"
-    sprintf "%s (%s)" plain e.Message
-
-/// SQLite's codes for a write the disk refused: FULL, READONLY, IOERR, CANTOPEN.
-let private storeFaults = set [ 13; 8; 10; 14 ]
+/// The problem in plain words. A driver that knows its own codes (the store's, for SQLite) says
+/// them itself through `cannotWriteBecause`.
+let private plainWords (file: string) (e: exn) =
+    match e with
+    | :? IOException as e when diskFull.Contains e.HResult -> "the disk is full"
+    | :? IOException as e when readOnly.Contains e.HResult -> "the file system is read-only"
+    | :? UnauthorizedAccessException -> "permission denied"
+    | _ ->
+        match freeBytes file with
+        | Some free when free < nearlyFull -> sprintf "the disk is full (%d KiB free)" (free / 1024L)
+        | _ -> "the system refused the write"
 
 /// True for the errors a disk or file system gives, as opposed to a bug or bad input.
 let isDiskFault (e: exn) =
     match e with
     | :? IOException | :? UnauthorizedAccessException -> true
-    | :? SqliteException as e -> storeFaults.Contains e.SqliteErrorCode
     | _ -> false
 
-/// The disk's refusal `e` as a FileWriteException naming `file`.
-let cannotWrite (file: string) (e: exn) = FileWriteException(file, describe (Path.GetFullPath file) e, e)
+/// The disk's refusal `e`, put in plain words by the caller, as a FileWriteException naming `file`
+/// with the system's own message after the words.
+let cannotWriteBecause (file: string) (plain: string) (e: exn) = FileWriteException(file, sprintf "%s (%s)" plain e.Message, e)
 
-/// Runs `work`, turning a disk's refusal into a FileWriteException naming `file`.
-let explainingDiskFaults (file: string) (work: unit -> 'a) : 'a =
+/// The disk's refusal `e` as a FileWriteException naming `file`.
+let cannotWrite (file: string) (e: exn) = cannotWriteBecause file (plainWords (Path.GetFullPath file) e) e
+
+/// Runs `work`, raising instead of an error what `explain` makes of it (a disk's refusal in plain
+/// words); an error it does not recognise goes through unchanged.
+let explaining (explain: exn -> FileWriteException option) (work: unit -> 'a) : 'a =
     try work ()
     with
     | :? FileWriteException -> reraise ()
-    | e when isDiskFault e -> raise (cannotWrite file e)
+    | e ->
+        match explain e with
+        | Some fault -> raise fault
+        | None -> reraise ()
+
+/// The disk's refusal `e` as a FileWriteException naming `file`; None for any other error.
+let explainFault (file: string) (e: exn) = if isDiskFault e then Some(cannotWrite file e) else None
+
+/// Runs `work`, turning a disk's refusal into a FileWriteException naming `file`.
+let explainingDiskFaults (file: string) (work: unit -> 'a) : 'a = explaining (explainFault file) work
 
 /// Deletes temporary files of `target` left by writers that died.
 let removeStaleTemporaries (target: string) =

@@ -4,9 +4,18 @@ open Hybrid.Engine.Kernels
 open Hybrid.Engine.Model
 open Hybrid.Engine.Training
 
-/// The engine's skip kinds under the library's namespace: scripts need not open the engine's Layers
-/// namespace, whose `Skip` layer would hide the `Skip` setting.
+// The engine's kinds under the library's namespace, so a script needs only `open Hybrid`: the
+// engine's namespaces hold a `Skip` layer, an `Optimizer` and a `Schedule` class, which would hide
+// the settings of those names wherever they are opened after Hybrid.
+
+/// How the input reaches the second hidden layer: Dense, Diagonal or None.
 type SkipKind = Hybrid.Engine.Layers.SkipKind
+
+/// SGD (with momentum or Nesterov), Adam or AdamW.
+type OptimizerKind = Hybrid.Engine.Training.OptimizerKind
+
+/// How the learning rate changes over epochs: constant, step, cosine, or linear warm-up.
+type ScheduleKind = Hybrid.Engine.Training.ScheduleKind
 
 /// Everything that decides one training run, as one flat record: each field is a setting a sweep
 /// can vary. The engine's option types are built from it at the boundary.

@@ -10,6 +10,7 @@ open System.IO
 open System.Reflection
 open System.Runtime.InteropServices
 open System.Runtime.Intrinsics
+open System.Xml.Linq
 
 /// A command's first output line, or what went wrong: a manifest never fails a sweep.
 let private firstLine (file: string) (arguments: string list) =
@@ -37,8 +38,17 @@ let private cpu () =
     let simd = if Vector512.IsHardwareAccelerated then "AVX-512" elif Vector256.IsHardwareAccelerated then "256-bit SIMD" else "scalar"
     sprintf "%s, %d logical cores, %s" (defaultArg model (string RuntimeInformation.ProcessArchitecture)) Environment.ProcessorCount simd
 
+/// The packages the library is built with, as `Directory.Packages.props` pins them (embedded in the
+/// library, so the list is never written twice), with their pinned versions.
+let pinnedPackages () : (string * string) list =
+    use stream = typeof<Data>.Assembly.GetManifestResourceStream "Hybrid.Directory.Packages.props" |> nonNull
+    XDocument.Load(stream).Descendants(XName.Get "PackageVersion")
+    |> Seq.map (fun e -> (e.Attribute(XName.Get "Include") |> nonNull).Value, (e.Attribute(XName.Get "Version") |> nonNull).Value)
+    |> List.ofSeq
+
+/// Each pinned package this process has loaded, and the engine and library, with the version loaded.
 let private packages () =
-    [ "FSharp.Core"; "Microsoft.Data.Sqlite"; "Npgsql"; "Plotly.NET"; "MathNet.Numerics"; "Spectre.Console"; "Hybrid.Engine"; "Hybrid" ]
+    (pinnedPackages () |> List.map fst) @ [ "Hybrid.Engine"; "Hybrid" ]
     |> List.choose (fun name ->
         AppDomain.CurrentDomain.GetAssemblies()
         |> Array.tryFind (fun a -> a.GetName().Name = name)

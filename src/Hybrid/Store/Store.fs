@@ -24,7 +24,7 @@ module Store =
     /// A SQLite write the disk refuses (full, read-only) becomes a FileWriteException naming the file.
     let private writing (store: Store) work =
         match store.Backend with
-        | Backend.Sqlite -> Files.explainingDiskFaults store.Location (fun () -> transaction true store work)
+        | Backend.Sqlite -> SqliteFaults.explaining store.Location (fun () -> transaction true store work)
         | Backend.Postgres -> transaction true store work
 
     let private reading store work = transaction false store work
@@ -91,11 +91,20 @@ module Store =
             (fun r -> Sql.int32 r 0)
         |> List.head
 
+    /// Whether the trials registered under a definition are exactly the sweep's: then the two are one
+    /// sweep whose hash was taken another way (as by a store registered before the hash's text form
+    /// changed), and no results can mix.
+    let private sameTrials tx (sweep: Sweep) (previous: string) =
+        let registered =
+            query tx "SELECT key FROM sweep_trials WHERE sweep = @sweep AND definition_hash = @hash" [ "@sweep", box sweep.Name; "@hash", box previous ] (fun r ->
+                r.GetString 0)
+        Set.ofList registered = (Sweep.expand sweep |> List.map _.Key |> Set.ofList)
+
     /// Refuses a second definition under a name whose current one still has trials to run: workers on
     /// other machines may be running it, and mixing two sweeps' results under one name would go unseen.
     let private refuseWhileUnfinished (store: Store) tx (sweep: Sweep) (previous: string) (hash: string) =
         let unfinished = unfinishedUnder tx sweep.Name previous
-        if previous <> hash && unfinished > 0 then
+        if previous <> hash && unfinished > 0 && not (sameTrials tx sweep previous) then
             let problem =
                 sprintf "sweep '%s' is registered with another definition (hash %s, %d trials not finished); this one has hash %s. Finish the registered sweep, or give this one another name."
                     sweep.Name previous unfinished hash
@@ -113,7 +122,8 @@ module Store =
 
     /// Records a sweep and its reproducibility manifest. The first registration inserts it; the same
     /// definition again only replaces the notes and the manifest. A changed definition (same name,
-    /// another hash) is refused while the current one has unfinished trials; once it is finished, the
+    /// another hash) is refused while the current one has unfinished trials, unless those trials are
+    /// exactly the new definition's (the same sweep, hashed another way); once it is finished, the
     /// new one is accepted — its trials keep their results and `addTrials` adds only the new ones —
     /// and becomes current, with every earlier definition kept in the history.
     let register (store: Store) (sweep: Sweep) (manifest: (string * string) list) : Registration =

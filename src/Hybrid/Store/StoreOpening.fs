@@ -65,13 +65,13 @@ module internal StoreOpening =
         | :? SqliteException as e when e.SqliteErrorCode = 26 (* SQLITE_NOTADB *) || e.SqliteErrorCode = 11 (* SQLITE_CORRUPT *) ->
             (store :> IDisposable).Dispose()
             raise (InvalidFileException(file, "", sprintf "not a valid SQLite database (%s)" e.Message))
-        | :? SqliteException as e when Files.isDiskFault e ->
+        | :? SqliteException as e when (SqliteFaults.explain file e).IsSome ->
             (store :> IDisposable).Dispose()
-            raise (Files.cannotWrite file e)
+            raise (SqliteFaults.explain file e).Value
         | _ ->
             (store :> IDisposable).Dispose()
             reraise ()
-        Files.explainingDiskFaults file (fun () ->
+        SqliteFaults.explaining file (fun () ->
             let store = migrated store
             // after migrating: a migration that rebuilds a table must not have its rows' references checked midway
             pragma connection "PRAGMA foreign_keys = ON"

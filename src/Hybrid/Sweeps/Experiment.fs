@@ -130,9 +130,13 @@ module Sweep =
           Seed = field "seed" UInt64.Parse
           Threads = field "threads" int }
 
-    /// Threads change speed, never results (the engine is bit-identical across thread counts), so they stay out of the key.
-    let trialKey (dataHash: string) (settings: Settings) =
-        Hashing.sha256 (sprintf "%s|%s|%s" (describe { settings with Threads = 1 }) dataHash Engine.version)
+    /// The key of a trial run by the engine of the given version. Threads change speed, never
+    /// results (the engine is bit-identical across thread counts), so they stay out of the key.
+    let trialKeyUnder (engineVersion: string) (dataHash: string) (settings: Settings) =
+        Hashing.sha256 (sprintf "%s|%s|%s" (describe { settings with Threads = 1 }) dataHash engineVersion)
+
+    /// The key of a trial run by this engine: a new engine never reuses an old one's results.
+    let trialKey (dataHash: string) (settings: Settings) = trialKeyUnder Engine.version dataHash settings
 
     let private configurations (sweep: Sweep) =
         Space.points sweep.Strategy sweep.Space
@@ -167,18 +171,33 @@ module Sweep =
         | Strategy.Random _
         | Strategy.Sobol _ -> expand sweep |> List.length
 
+    /// A sweep of `data` with sensible defaults, to change with `{ Sweep.create name data with ... }`:
+    /// the default settings, no space yet (the base settings alone), a 3-step grid, seeds 0, 1 and 2,
+    /// no conditions and no notes.
+    let create (name: string) (data: Data) : Sweep =
+        { Name = name
+          Data = data
+          Base = Settings.defaults
+          Space = []
+          Strategy = Strategy.Grid 3
+          Seeds = [ 0UL; 1UL; 2UL ]
+          Only = []
+          Notes = "" }
+
     /// Keeps only the configurations that meet a named condition.
     let only (name: string) (keep: Settings -> bool) (sweep: Sweep) = { sweep with Only = sweep.Only @ [ name, keep ] }
 
-    /// Hash of everything that decides which trials a sweep runs: two different sweeps under one
-    /// name are told apart by it.
+    /// Hash of everything that decides which trials a sweep runs, over a text form this library
+    /// owns: two different sweeps under one name are told apart by it. (Stores registered before
+    /// the strategy had its own text form hold a hash of its `%A` layout: they see a changed
+    /// definition, which `Store.register` accepts when the registered trials are exactly this sweep's.)
     let definitionHash (sweep: Sweep) =
         let text =
             String.concat
                 "\n"
                 [ yield describe { sweep.Base with Threads = 1 }
                   yield! sweep.Space |> List.map (fun (setting, domain) -> sprintf "%s=%s" (Setting.name setting) (Domain.describe domain))
-                  yield sprintf "%A" sweep.Strategy
+                  yield Strategy.describe sweep.Strategy
                   yield sweep.Seeds |> List.map string |> String.concat ","
                   yield! sweep.Only |> List.map fst
                   yield Data.hash sweep.Data ]
@@ -186,18 +205,36 @@ module Sweep =
 
     let private printSearch (sweep: Sweep) (search: Search) =
         let space = sweep.Space |> List.map (fun (setting, domain) -> sprintf "  %s: %s" (Setting.name setting) (Domain.describe domain)) |> String.concat "\n"
-        sprintf "sweep '%s': adaptive search, up to %d configurations × %d seeds = %d trials on %s\n  %A\n%s\n"
-            sweep.Name search.Configurations sweep.Seeds.Length (count sweep) sweep.Data.Name search space
+        sprintf "sweep '%s': adaptive search, up to %d configurations × %d seeds = %d trials on %s\n  strategy %s\n%s\n"
+            sweep.Name search.Configurations sweep.Seeds.Length (count sweep) sweep.Data.Name (Strategy.describe sweep.Strategy) space
+
+    let private header (sweep: Sweep) (trials: Trial list) (configurations: Trial list) =
+        sprintf "sweep '%s': %d configurations × %d seeds = %d trials on %s" sweep.Name configurations.Length sweep.Seeds.Length trials.Length sweep.Data.Name
+
+    let private configurationLine (t: Trial) =
+        let values = t.Values |> List.map (fun (s, v) -> sprintf "%s=%s" (Setting.name s) (Value.format v)) |> String.concat ", "
+        sprintf "  #%-4d %s" t.Configuration values
 
     let private printExpansion (sweep: Sweep) =
         let trials = expand sweep
         let configurations = trials |> List.distinctBy _.Configuration
         let text = StringBuilder()
         let line (s: string) = text.AppendLine s |> ignore
-        line (sprintf "sweep '%s': %d configurations × %d seeds = %d trials on %s" sweep.Name configurations.Length sweep.Seeds.Length trials.Length sweep.Data.Name)
-        for t in configurations do
-            let values = t.Values |> List.map (fun (s, v) -> sprintf "%s=%s" (Setting.name s) (Value.format v)) |> String.concat ", "
-            line (sprintf "  #%-4d %s" t.Configuration values)
+        line (header sweep trials configurations)
+        configurations |> List.iter (configurationLine >> line)
+        text.ToString()
+
+    let private outlineExpansion (shown: int) (sweep: Sweep) =
+        let trials = expand sweep
+        let configurations = trials |> List.distinctBy _.Configuration
+        let space = sweep.Space |> List.map (fun (setting, domain) -> sprintf "%s %s" (Setting.name setting) (Domain.show domain)) |> String.concat "; "
+        let text = StringBuilder()
+        let line (s: string) = text.AppendLine s |> ignore
+        line (header sweep trials configurations)
+        line (sprintf "  space: %s; strategy %s" (if space = "" then "none (the base settings)" else space) (Strategy.describe sweep.Strategy))
+        configurations |> List.truncate shown |> List.iter (configurationLine >> line)
+        if configurations.Length > shown then
+            line (sprintf "  … and %d more (Sweep.print lists them all; the report has every one)" (configurations.Length - shown))
         text.ToString()
 
     /// The expansion as a table, one line per configuration, without training anything; for an
@@ -208,3 +245,12 @@ module Sweep =
         | Strategy.Grid _
         | Strategy.Random _
         | Strategy.Sobol _ -> printExpansion sweep
+
+    /// What a terminal shows before a sweep runs: the counts, the space, the strategy and the first
+    /// `shown` configurations, with how to list them all; for an adaptive search, the search and its space.
+    let outline (shown: int) (sweep: Sweep) =
+        match sweep.Strategy with
+        | Strategy.Adaptive search -> printSearch sweep search
+        | Strategy.Grid _
+        | Strategy.Random _
+        | Strategy.Sobol _ -> outlineExpansion shown sweep

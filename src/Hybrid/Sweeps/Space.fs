@@ -97,6 +97,30 @@ type Strategy =
     | Adaptive of Search
 
 [<RequireQualifiedAccess>]
+module Strategy =
+
+    /// A fixed text form of the strategy, owned here (never `%A`, whose layout may change with
+    /// FSharp.Core): what definition hashes are taken of. A new case must add its own form.
+    let describe (strategy: Strategy) =
+        match strategy with
+        | Strategy.Grid steps -> sprintf "grid(%d)" steps
+        | Strategy.Random(count, seed) -> sprintf "random(%d,%d)" count seed
+        | Strategy.Sobol count -> sprintf "sobol(%d)" count
+        | Strategy.Adaptive search ->
+            let r (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
+            let sampler =
+                match search.Sampler with
+                | Sampler.Random -> "random"
+                | Sampler.Sobol -> "sobol"
+                | Sampler.Tpe o -> sprintf "tpe(%d,%d,%s,%s)" o.Startup o.Candidates (r o.Gamma) (r o.PriorWeight)
+            let pruning =
+                match search.Pruning with
+                | Pruning.Off -> "off"
+                | Pruning.Halving(minEpochs, eta) -> sprintf "halving(%d,%d)" minEpochs eta
+                | Pruning.Hyperband(minEpochs, eta) -> sprintf "hyperband(%d,%d)" minEpochs eta
+            sprintf "adaptive(%s,%d,%d,%s,%d)" sampler search.Configurations search.BatchSize pruning search.Seed
+
+[<RequireQualifiedAccess>]
 module Value =
 
     let format (value: Value) =
@@ -187,6 +211,14 @@ module Domain =
         | IntRange(low, high) -> sprintf "int(%d,%d)" low high
         | FloatRange(low, high) -> sprintf "float(%s,%s)" (r low) (r high)
         | LogRange(low, high) -> sprintf "log(%s,%s)" (r low) (r high)
+
+    /// The domain as people read it: {32, 64}, [1..8], [0.1, 0.9] or [0.001, 0.03] (log).
+    let show (domain: Domain) =
+        match domain with
+        | Choice values -> values |> List.map Value.format |> String.concat ", " |> sprintf "{%s}"
+        | IntRange(low, high) -> sprintf "[%d..%d]" low high
+        | FloatRange(low, high) -> sprintf "[%s, %s]" (Value.format (Float low)) (Value.format (Float high))
+        | LogRange(low, high) -> sprintf "[%s, %s] (log)" (Value.format (Float low)) (Value.format (Float high))
 
     /// The value at position u ∈ [0, 1) of the domain: how random and Sobol points become values.
     let at (domain: Domain) (u: float) : Value =
