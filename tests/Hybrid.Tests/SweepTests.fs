@@ -24,13 +24,14 @@ let child (root: string) : int =
     Sweep.run (resumable ()) |> ignore
     0
 
-let private withRoot (body: string -> unit) =
+/// Runs `body` with a fresh temporary folder, deleted afterwards.
+let withRoot (body: string -> unit) =
     let root = Path.Combine(Path.GetTempPath(), "hybrid-sweep-" + Guid.NewGuid().ToString "N")
     try body root
     finally if Directory.Exists root then Directory.Delete(root, true)
 
 /// Runs the sweep in this process with its runs folder at `root`.
-let private runAt (root: string) (sweep: Sweep) =
+let runAt (root: string) (sweep: Sweep) =
     let saved = Environment.GetEnvironmentVariable "HYBRID_RUNS"
     Environment.SetEnvironmentVariable("HYBRID_RUNS", root)
     try Sweep.run sweep
