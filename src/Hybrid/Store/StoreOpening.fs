@@ -61,6 +61,9 @@ module internal StoreOpening =
             pragma connection "PRAGMA journal_mode = WAL"
             // FULL: a commit survives a power cut too, not only a killed process; trials commit rarely.
             pragma connection "PRAGMA synchronous = FULL"
+            // Off while migrating (SQLite's build may default it on): a migration that rebuilds a
+            // table must not have its rows' references checked midway; on again right after.
+            pragma connection "PRAGMA foreign_keys = OFF"
         with
         | :? SqliteException as e when e.SqliteErrorCode = 26 (* SQLITE_NOTADB *) || e.SqliteErrorCode = 11 (* SQLITE_CORRUPT *) ->
             (store :> IDisposable).Dispose()
@@ -73,7 +76,6 @@ module internal StoreOpening =
             reraise ()
         SqliteFaults.explaining file (fun () ->
             let store = migrated store
-            // after migrating: a migration that rebuilds a table must not have its rows' references checked midway
             pragma connection "PRAGMA foreign_keys = ON"
             store)
 
