@@ -132,14 +132,11 @@ let private readOnlyTests =
 
 /// The sweep the child runs: iris, two widths, `seeds` seeds, a few epochs.
 let private small (seeds: int) : Sweep =
-    { Name = "disk"
-      Data = { Name = "iris"; Split = Dataset.iris () |> Dataset.split { Train = 0.6; Validation = 0.2; Test = 0.2 } 7UL }
-      Base = { Settings.defaults with Epochs = 30; Patience = None }
-      Space = [ M, ints [ 8; 16 ] ]
-      Strategy = Strategy.Grid 1
-      Seeds = List.init seeds uint64
-      Only = []
-      Notes = "" }
+    { Sweep.create "disk" { Name = "iris"; Split = Dataset.iris () |> Dataset.split { Train = 0.6; Validation = 0.2; Test = 0.2 } 7UL } with
+        Base = { Settings.defaults with Epochs = 30; Patience = None }
+        Space = [ M, ints [ 8; 16 ] ]
+        Strategy = Strategy.Grid 1
+        Seeds = List.init seeds uint64 }
 
 /// Exit code of a child whose sweep the disk refused; anything else unexpected escapes as a crash.
 let private refusedExit = 3

@@ -99,10 +99,12 @@ let private storedCells =
 let private withStoredSweep (body: string -> SqliteConnection -> (string * string * string * string * string * objnull) list -> unit) =
     let folder = Path.Combine(Path.GetTempPath(), "hybrid-store-fuzz-" + Guid.NewGuid().ToString "N")
     try
-        let sweep: Sweep =
-            { Name = "fuzz"; Data = { Name = "iris"; Split = Dataset.iris () |> Dataset.split { Train = 0.6; Validation = 0.2; Test = 0.2 } 1UL }
-              Base = { Settings.defaults with Epochs = 2 }; Space = [ M, ints [ 4; 8 ] ]; Strategy = Strategy.Grid 1
-              Seeds = [ 0UL ]; Only = []; Notes = "" }
+        let sweep =
+            { Sweep.create "fuzz" { Name = "iris"; Split = Dataset.iris () |> Dataset.split { Train = 0.6; Validation = 0.2; Test = 0.2 } 1UL } with
+                Base = { Settings.defaults with Epochs = 2 }
+                Space = [ M, ints [ 4; 8 ] ]
+                Strategy = Strategy.Grid 1
+                Seeds = [ 0UL ] }
         let file = Path.Combine(folder, "sweep.db")
         let trial = Sweep.expand sweep |> List.head
         do

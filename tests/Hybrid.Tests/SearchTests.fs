@@ -155,6 +155,23 @@ let private planTests =
             let sweep = synthetic halving
             let plan, states = simulate sweep halving
             Expect.equal (Search.plan sweep halving states.TryFind).Decisions plan.Decisions "the same decisions from the final results"
+        testCase "the definition hash covers every search parameter" <| fun () ->
+            let hash search = Sweep.definitionHash (synthetic search)
+            let variants =
+                [ halving
+                  { halving with Sampler = Sampler.Sobol }
+                  { halving with Sampler = Sampler.Tpe Tpe.defaults }
+                  { halving with Sampler = Sampler.Tpe { Tpe.defaults with Gamma = 0.2 } }
+                  { halving with Sampler = Sampler.Tpe { Tpe.defaults with PriorWeight = 2.0 } }
+                  { halving with Sampler = Sampler.Tpe { Tpe.defaults with Startup = 3 } }
+                  { halving with Sampler = Sampler.Tpe { Tpe.defaults with Candidates = 8 } }
+                  { halving with Configurations = 10 }
+                  { halving with BatchSize = 3 }
+                  { halving with Pruning = Pruning.Halving(3, 2) }
+                  { halving with Pruning = Pruning.Hyperband(3, 3) }
+                  { halving with Pruning = Pruning.Off }
+                  { halving with Seed = 5UL } ]
+            Expect.equal (variants |> List.map hash |> List.distinct |> List.length) variants.Length "a hash of its own for each"
         testCase "another seed proposes other configurations" <| fun () ->
             let first, _ = simulate (synthetic halving) halving
             let other = { halving with Seed = 5UL }
@@ -182,17 +199,6 @@ let child (root: string) : int =
     Sweep.run (digitsSearch "search" 1) |> ignore
     0
 
-let private withRoot (body: string -> unit) =
-    let root = Path.Combine(Path.GetTempPath(), "hybrid-search-" + Guid.NewGuid().ToString "N")
-    try body root
-    finally if Directory.Exists root then Directory.Delete(root, true)
-
-let private runAt (root: string) (sweep: Sweep) =
-    let saved = Environment.GetEnvironmentVariable "HYBRID_RUNS"
-    Environment.SetEnvironmentVariable("HYBRID_RUNS", root)
-    try Sweep.run sweep
-    finally Environment.SetEnvironmentVariable("HYBRID_RUNS", saved)
-
 let private startChild (root: string) =
     let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
     [ Reflection.Assembly.GetExecutingAssembly().Location; "--search-child"; root ] |> List.iter info.ArgumentList.Add
@@ -217,9 +223,9 @@ let private stored (database: string) (name: string) =
 let private runTests =
     testList "adaptive sweeps" [
         testCase "one worker and two store the same decisions and the same bits; survivors equal runs never paused" <| fun () ->
-            withRoot (fun root ->
-                let two = runAt (Path.Combine(root, "two")) (digitsSearch "search" 1)
-                let one = runAt (Path.Combine(root, "one")) (digitsSearch "search" 2)
+            SweepTests.withRoot (fun root ->
+                let two = SweepTests.runAt (Path.Combine(root, "two")) (digitsSearch "search" 1)
+                let one = SweepTests.runAt (Path.Combine(root, "one")) (digitsSearch "search" 2)
                 let decisions, trials = stored two.Database "search"
                 Expect.equal (stored one.Database "search") (decisions, trials) "decisions and trials"
                 Expect.isTrue (trials |> List.exists (fun (_, _, state, _, _, _, _, _) -> state = TrialState.Finished Pruned)) "some trials were pruned"
@@ -237,8 +243,8 @@ let private runTests =
                     let _, full = Model.train t.Settings prepared.Scaler prepared.Train prepared.Validation null None
                     Expect.equal t.History (List.ofSeq full.History |> List.truncate t.History.Length) (sprintf "pruned trial %s is a prefix of its full run" t.Key))
         testCase "two processes on one store, and a process killed again and again then resumed, decide as one" <| fun () ->
-            withRoot (fun root ->
-                let clean = runAt (Path.Combine(root, "clean")) (digitsSearch "search" 1)
+            SweepTests.withRoot (fun root ->
+                let clean = SweepTests.runAt (Path.Combine(root, "clean")) (digitsSearch "search" 1)
                 let expected = stored clean.Database "search"
                 let shared = Path.Combine(root, "shared")
                 let workers = [ startChild shared; startChild shared ]
@@ -252,7 +258,7 @@ let private runTests =
                     use child = startChild killed
                     if not (child.WaitForExit(TimeSpan.FromMilliseconds(1000.0 + 2500.0 * rng.NextDouble()))) then child.Kill true
                     child.WaitForExit()
-                let resumed = runAt killed (digitsSearch "search" 1)
+                let resumed = SweepTests.runAt killed (digitsSearch "search" 1)
                 Expect.equal (stored resumed.Database "search") expected "killed and resumed")
     ]
 

@@ -3,8 +3,8 @@ module Hybrid.Tests.SpaceTests
 open System
 open Microsoft.FSharp.Reflection
 open Expecto
-// The engine's namespaces first: Hybrid's Setting.Optimizer and Setting.Schedule must win over the
-// engine's Optimizer and Schedule classes, as in a script.
+// The engine's namespaces first, as a script that needs them may open them: Hybrid's settings
+// Optimizer and Schedule must still win over the engine's classes of those names.
 open Hybrid.Engine.Model
 open Hybrid.Engine.Training
 open Hybrid
@@ -27,8 +27,7 @@ let private argumentError (action: unit -> 'a) : ArgumentException =
     with :? ArgumentException as e ->
         e
 
-let private allSettings =
-    FSharpType.GetUnionCases typeof<Setting> |> Array.map (fun case -> FSharpValue.MakeUnion(case, [||]) |> unbox<Setting>) |> List.ofArray
+let private allSettings = Setting.all
 
 let private atTests =
     let letters = Choice [ Int 10; Int 20; Int 30; Int 40 ]
@@ -359,6 +358,12 @@ let private settingTests =
         ]
         testCase "every setting has its own name" <| fun () ->
             Expect.equal (allSettings |> List.map Setting.name |> List.distinct).Length allSettings.Length "distinct names"
+        testCase "Setting.all holds every case, once" <| fun () ->
+            Expect.equal allSettings.Length (FSharpType.GetUnionCases typeof<Setting>).Length "every case"
+            Expect.equal (List.distinct allSettings) allSettings "once each"
+        testCase "a stored name reads back as its setting; another name as none" <| fun () ->
+            Expect.equal (allSettings |> List.map (Setting.name >> Setting.ofName)) (List.map Some allSettings) "round trip"
+            Expect.isNone (Setting.ofName "learning_rate") "an unknown name"
     ]
 
 let private formatTests =

@@ -16,14 +16,12 @@ let fractions: Fractions = { Train = 0.7; Validation = 0.15; Test = 0.15 }
 let iris = lazy ({ Name = "iris"; Split = Dataset.iris () |> Dataset.split fractions 42UL }: Data)
 
 let sweepOver (name: string) (widths: int list) : Sweep =
-    { Name = name
-      Data = iris.Value
-      Base = { Settings.defaults with Epochs = 3 }
-      Space = [ M, ints widths; LearningRate, LogRange(1e-3, 1e-2) ]
-      Strategy = Strategy.Grid 2
-      Seeds = [ 1UL; UInt64.MaxValue ]
-      Only = []
-      Notes = "store tests <&>" }
+    { Sweep.create name iris.Value with
+        Base = { Settings.defaults with Epochs = 3 }
+        Space = [ M, ints widths; LearningRate, LogRange(1e-3, 1e-2) ]
+        Strategy = Strategy.Grid 2
+        Seeds = [ 1UL; UInt64.MaxValue ]
+        Notes = "store tests <&>" }
 
 /// 2 widths × 2 learning rates × 2 seeds = 8 trials.
 let small () = sweepOver "small" [ 4; 8 ]

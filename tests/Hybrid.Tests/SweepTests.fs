@@ -13,14 +13,10 @@ open Hybrid.Engine.Model
 
 /// 12 trials long enough (40 full epochs) for a kill to land mid-trial.
 let private resumable () : Sweep =
-    { Name = "resume"
-      Data = digits.Value
-      Base = { Settings.defaults with Epochs = 40; Patience = None }
-      Space = [ M, ints [ 64; 128 ]; Skip, skips [ SkipKind.Dense; SkipKind.None ] ]
-      Strategy = Strategy.Grid 1
-      Seeds = [ 0UL; 1UL; 2UL ]
-      Only = []
-      Notes = "" }
+    { Sweep.create "resume" digits.Value with
+        Base = { Settings.defaults with Epochs = 40; Patience = None }
+        Space = [ M, ints [ 64; 128 ]; Skip, skips [ SkipKind.Dense; SkipKind.None ] ]
+        Strategy = Strategy.Grid 1 }
 
 /// The child process's work (tests/Hybrid.Tests run with `--sweep-child ROOT`): the sweep, until killed.
 let child (root: string) : int =
@@ -28,13 +24,14 @@ let child (root: string) : int =
     Sweep.run (resumable ()) |> ignore
     0
 
-let private withRoot (body: string -> unit) =
+/// Runs `body` with a fresh temporary folder, deleted afterwards.
+let withRoot (body: string -> unit) =
     let root = Path.Combine(Path.GetTempPath(), "hybrid-sweep-" + Guid.NewGuid().ToString "N")
     try body root
     finally if Directory.Exists root then Directory.Delete(root, true)
 
 /// Runs the sweep in this process with its runs folder at `root`.
-let private runAt (root: string) (sweep: Sweep) =
+let runAt (root: string) (sweep: Sweep) =
     let saved = Environment.GetEnvironmentVariable "HYBRID_RUNS"
     Environment.SetEnvironmentVariable("HYBRID_RUNS", root)
     try Sweep.run sweep

@@ -14,14 +14,11 @@ open Hybrid.Engine.Model
 /// 40 trials of 30 full epochs: 8 configurations × 5 seeds, short enough for a test, long enough
 /// for a kill to land mid-trial.
 let private shared () : Sweep =
-    { Name = "shared"
-      Data = digits.Value
-      Base = { Settings.defaults with Epochs = 30; Patience = None }
-      Space = [ M, ints [ 32; 64 ]; L, ints [ 16; 32 ]; Skip, skips [ SkipKind.Dense; SkipKind.None ] ]
-      Strategy = Strategy.Grid 1
-      Seeds = [ 0UL .. 4UL ]
-      Only = []
-      Notes = "" }
+    { Sweep.create "shared" digits.Value with
+        Base = { Settings.defaults with Epochs = 30; Patience = None }
+        Space = [ M, ints [ 32; 64 ]; L, ints [ 16; 32 ]; Skip, skips [ SkipKind.Dense; SkipKind.None ] ]
+        Strategy = Strategy.Grid 1
+        Seeds = [ 0UL .. 4UL ] }
 
 /// A worker process (tests/Hybrid.Tests run with `--sweep-worker LOCATION ROOT`): the shared sweep.
 let worker (location: string) (root: string) : int =

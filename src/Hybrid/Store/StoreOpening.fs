@@ -82,10 +82,12 @@ module internal StoreOpening =
             openSqlite file SqliteOpenMode.ReadWriteCreate (fun connection ->
                 pragma connection "PRAGMA journal_mode = WAL"
                 // FULL: a commit survives a power cut too, not only a killed process; trials commit rarely.
-                pragma connection "PRAGMA synchronous = FULL")
+                pragma connection "PRAGMA synchronous = FULL"
+                // Off while migrating (SQLite's build may default it on): a migration that rebuilds a
+                // table must not have its rows' references checked midway; on again right after.
+                pragma connection "PRAGMA foreign_keys = OFF")
         SqliteFaults.explaining file (fun () ->
             let store = migrated store
-            // after migrating: a migration that rebuilds a table must not have its rows' references checked midway
             pragma connection "PRAGMA foreign_keys = ON"
             store)
 

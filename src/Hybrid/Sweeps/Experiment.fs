@@ -215,7 +215,7 @@ module Sweep =
             sweep.Space
             |> List.map (fun (setting, domain) -> sprintf "  %s: %s" (Setting.name setting) (Domain.describe domain))
             |> String.concat "\n"
-        sprintf "sweep '%s': adaptive search, up to %d configurations × %d seeds = %d trials on %s\n  %s\n%s\n"
+        sprintf "sweep '%s': adaptive search, up to %d configurations × %d seeds = %d trials on %s\n  strategy %s\n%s\n"
             sweep.Name search.Configurations sweep.Seeds.Length (count sweep) sweep.Data.Name (Strategy.describe sweep.Strategy) space
 
     let private printExpansion (sweep: Sweep) =
