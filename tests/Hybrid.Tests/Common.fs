@@ -12,3 +12,20 @@ let raised<'E when 'E :> exn> (action: unit -> unit) : 'E =
     match Expect.throwsC action id with
     | :? 'E as e -> e
     | other -> failtestf "expected %s, got %s: %s" typeof<'E>.Name (other.GetType().Name) other.Message
+
+/// How many rows of each class a data set holds.
+let classCounts (data: Dataset) =
+    Array.init data.ClassNames.Length (fun c -> data.Labels |> Array.filter ((=) c) |> Array.length)
+
+/// A data set whose only feature is the row's own index, so that parts can be traced back.
+let traceable rows classes : Dataset =
+    { Name = "traceable"
+      Features = Array.init rows float32
+      Rows = rows
+      Columns = 1
+      Labels = Array.init rows (fun r -> r % classes)
+      ClassNames = Array.init classes (sprintf "class %d")
+      FeatureNames = [| "id" |] }
+
+/// The row indices a traceable data set's part holds, in its order.
+let ids (data: Dataset) = data.Features |> Array.map int
