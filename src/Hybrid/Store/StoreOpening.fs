@@ -61,6 +61,9 @@ module internal StoreOpening =
             pragma connection "PRAGMA journal_mode = WAL"
             // FULL: a commit survives a power cut too, not only a killed process; trials commit rarely.
             pragma connection "PRAGMA synchronous = FULL"
+            // Off while migrating, whatever the SQLite build's default: version 3 rebuilds the trials
+            // table, and dropping the old one would otherwise fail on the epochs that reference it.
+            pragma connection "PRAGMA foreign_keys = OFF"
         with
         | :? SqliteException as e when e.SqliteErrorCode = 26 (* SQLITE_NOTADB *) || e.SqliteErrorCode = 11 (* SQLITE_CORRUPT *) ->
             (store :> IDisposable).Dispose()
