@@ -108,7 +108,13 @@ let runSweep (sweep: Sweep) =
         printfn "best configuration #%d: %s" best.Configuration (best.Values |> List.map (fun (n, v) -> sprintf "%s = %s" n v) |> String.concat ", ")
         printfn "  validation accuracy %s, test accuracy %s" (ReportFormat.percent best.ValidationAccuracy) (ReportFormat.percent best.TestAccuracy)
     | None -> printfn "no trial completed"
-    let line = lineOf "Hybrid" (string sweep.Strategy) outcome
+    let strategy =
+        match sweep.Strategy with
+        | Strategy.Adaptive _ -> "TPE start-up + successive halving, 3 seeds"
+        | Strategy.Grid _
+        | Strategy.Random _
+        | Strategy.Sobol _ -> "Sobol, every trial to the end, 3 seeds"
+    let line = lineOf "Hybrid" strategy outcome
     printfn "%d epochs in %.1f min (first start to last finish); report: %s" line.Epochs line.Minutes outcome.Report.Html
     outcome, line
 

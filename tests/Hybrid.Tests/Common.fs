@@ -36,3 +36,20 @@ let signal (name: string) (p: Process) =
     use kill = Process.Start("kill", [ "-" + name; string p.Id ])
     kill.WaitForExit()
     if kill.ExitCode <> 0 then failtestf "kill -%s %d failed (the process has ended?)" name p.Id
+
+/// How many rows of each class a data set holds.
+let classCounts (data: Dataset) =
+    Array.init data.ClassNames.Length (fun c -> data.Labels |> Array.filter ((=) c) |> Array.length)
+
+/// A data set whose only feature is the row's own index, so that parts can be traced back.
+let traceable rows classes : Dataset =
+    { Name = "traceable"
+      Features = Array.init rows float32
+      Rows = rows
+      Columns = 1
+      Labels = Array.init rows (fun r -> r % classes)
+      ClassNames = Array.init classes (sprintf "class %d")
+      FeatureNames = [| "id" |] }
+
+/// The row indices a traceable data set's part holds, in its order.
+let ids (data: Dataset) = data.Features |> Array.map int

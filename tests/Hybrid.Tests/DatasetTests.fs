@@ -6,14 +6,12 @@ open System.IO
 open System.IO.Compression
 open Expecto
 open Hybrid
+open Hybrid.Tests.Common
 
 let private dataDirectory = Path.Combine(__SOURCE_DIRECTORY__, "..", "..", "src", "Hybrid", "Data")
 
 let private row (data: Dataset) r =
     data.Features[r * data.Columns .. (r + 1) * data.Columns - 1]
-
-let private classCounts (data: Dataset) =
-    Array.init data.ClassNames.Length (fun c -> data.Labels |> Array.filter ((=) c) |> Array.length)
 
 /// A shipped file's first data line, parsed here independently of the library.
 let private firstShippedRow (file: string) skipHeader =
@@ -28,18 +26,6 @@ let private firstShippedRow (file: string) skipHeader =
     let fields = (nonNull (reader.ReadLine())).Split ','
     let features = fields[.. fields.Length - 2] |> Array.map (fun f -> Single.Parse(f, CultureInfo.InvariantCulture))
     features, int fields[fields.Length - 1]
-
-/// A data set whose only feature is the row's own index, so that parts can be traced back.
-let private traceable rows classes : Dataset =
-    { Name = "traceable"
-      Features = Array.init rows float32
-      Rows = rows
-      Columns = 1
-      Labels = Array.init rows (fun r -> r % classes)
-      ClassNames = Array.init classes (sprintf "class %d")
-      FeatureNames = [| "id" |] }
-
-let private ids (data: Dataset) = data.Features |> Array.map int
 
 let private fileError (action: unit -> 'a) : InvalidFileException =
     try

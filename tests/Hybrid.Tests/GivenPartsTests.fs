@@ -8,21 +8,6 @@ open Expecto
 open Hybrid
 open Hybrid.Tests.Common
 
-/// A training part whose only feature is the row's own index, so that parts can be traced back.
-let private traceable rows classes : Dataset =
-    { Name = "traceable"
-      Features = Array.init rows float32
-      Rows = rows
-      Columns = 1
-      Labels = Array.init rows (fun r -> r % classes)
-      ClassNames = Array.init classes (sprintf "class %d")
-      FeatureNames = [| "id" |] }
-
-let private ids (data: Dataset) = data.Features |> Array.map int
-
-let private classCounts (data: Dataset) =
-    Array.init data.ClassNames.Length (fun c -> data.Labels |> Array.filter ((=) c) |> Array.length)
-
 let private ofPartsTests =
     let train = traceable 200 4
     let test = { traceable 40 4 with Name = "given test" }
