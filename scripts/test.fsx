@@ -1,4 +1,4 @@
-// Runs every test suite — the engine's xunit tests, the library's Expecto tests, and every script
+// Runs every check — the F# format check (Fantomas), the engine's xunit tests, the library's Expecto tests, and every script
 // with a small budget — then lists the full name of every failed test, and prints as its last line
 // `N passed, N failed` summing them all. Exits non-zero if anything failed. Usage: dotnet fsi scripts/test.fsx
 open System
@@ -158,7 +158,18 @@ let sweepOnPostgres () =
         Directory.Delete(runs, true)
         [ scriptOutcome "scripts/sweep.fsx (PostgreSQL store)" code output ]
 
+/// The F# sources as Fantomas (pinned in .config/dotnet-tools.json, settings in .editorconfig) would
+/// write them: a file it would change fails, named.
+let format () =
+    let restored, _ = run "dotnet" "tool restore" []
+    let code, output = if restored <> 0 then restored, "" else run "dotnet" "fantomas --check src tests scripts" []
+    let unformatted =
+        output.Split '\n' |> Array.filter (fun line -> line.Contains "needs formatting") |> Array.map (fun line -> line.Trim()) |> List.ofArray
+    outcome "format (Fantomas)" code (if code = 0 then 1 else 0) (if code = 0 then 0 else 1) unformatted
+
 let outcomes =
+    [ format () ]
+    @
     match build () with
     | built when built.Failed > 0 -> [ built ]
     | _ -> withPostgres (fun () -> [ xunit (); expecto () ] @ scripts () @ sweepOnPostgres ())
