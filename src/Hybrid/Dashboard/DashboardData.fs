@@ -29,7 +29,13 @@ module DashboardData =
 
     /// The states the page counts, in the order it shows them: what moves first.
     let private states =
-        [ TrialState.Running; TrialState.Pending; TrialState.Finished Completed; TrialState.Finished Diverged; TrialState.Finished Failed ]
+        [ TrialState.Running
+          TrialState.Paused
+          TrialState.Pending
+          TrialState.Finished Completed
+          TrialState.Finished Pruned
+          TrialState.Finished Diverged
+          TrialState.Finished Failed ]
 
     let private table (header: string list, rows: string list list) = {| header = header; rows = rows |}
 
