@@ -29,7 +29,7 @@ let experiments =
 let accuracies (outcome: SweepOutcome) =
     kinds
     |> List.map (fun kind ->
-        kind, outcome.Trials |> List.filter (fun t -> t.Values = [ Skip, SkipValue kind ]) |> List.choose _.TestAccuracy)
+        kind, outcome.Trials |> List.filter (fun t -> t.Values = [ (Skip, SkipValue kind) ]) |> List.choose _.TestAccuracy)
 
 let rows =
     [ for sweep in experiments do
