@@ -229,6 +229,9 @@ let private browserTest () =
                 failtestf "the page had console errors, exceptions, outside requests or dialogs:\n%s" (String.concat "\n" problems)
             Expect.equal (text state["charts"] |> int) 8 "learning curves, parallel coordinates, 3 settings, budget curve, proposals, confusion matrix"
             Expect.equal (text state["missing"]) "[]" "charts not drawn (no svg.main-svg, or 'WebGL is not supported')"
+            Expect.equal (text state["prunedRows"]) "[\"#0 rgb(140, 149, 159)\",\"#4 rgb(140, 149, 159)\"]" "the pruned configurations' rows, greyed"
+            Expect.equal (text state["decisions"]) "2" "one row per decision"
+            Expect.stringContains (text state["budget"]) "epochs spent" "the budget curve is drawn with its axis"
             Expect.equal (text state["images"]) "0" "no <img> got in"
             Expect.equal (text state["externalScripts"]) "0" "no <script src>"
             Expect.equal (text state["outsideLinks"]) "[]" "no element links outside the file"
@@ -236,9 +239,6 @@ let private browserTest () =
             Expect.stringContains (text state["confusion"]) "<script>alert(1)</script>" "the confusion matrix shows the class name as text"
             Expect.stringContains (text state["parallel"]) "<script>alert(1)</script>" "parallel coordinates show the value as text"
             Expect.equal (text state["entities"]) "[]" "no chart shows an entity such as &lt; (text encoded twice)"
-            Expect.equal (text state["prunedRows"]) "[\"#0 rgb(140, 149, 159)\",\"#4 rgb(140, 149, 159)\"]" "the pruned configurations' rows, greyed"
-            Expect.equal (text state["decisions"]) "2" "one row per decision"
-            Expect.stringContains (text state["budget"]) "epochs spent" "the budget curve is drawn with its axis"
         finally
             devTools.Post "Browser.close"
             devTools.Close()
