@@ -5,7 +5,9 @@ open System.Diagnostics
 open System.IO
 
 let private root = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, ".."))
-let private library = Path.Combine(root, "src", "Hybrid", "bin", "Release", "net10.0", "Hybrid.dll")
+
+let private library =
+    Path.Combine(root, "src", "Hybrid", "bin", "Release", "net10.0", "Hybrid.dll")
 
 let private newestSource () =
     [ "src"; "Directory.Build.props"; "Directory.Packages.props" ]
@@ -14,7 +16,8 @@ let private newestSource () =
         if Directory.Exists p then
             Directory.EnumerateFiles(p, "*", SearchOption.AllDirectories)
             |> Seq.filter (fun f -> not (f.Contains "/bin/" || f.Contains "/obj/"))
-        else Seq.singleton p)
+        else
+            Seq.singleton p)
     |> Seq.map File.GetLastWriteTimeUtc
     |> Seq.max
 
@@ -27,7 +30,19 @@ let private runToEnd (arguments: string list) =
 
 let private build () =
     eprintfn "Building the Hybrid library (Release)..."
-    let code = runToEnd [ "build"; Path.Combine(root, "src", "Hybrid"); "-c"; "Release"; "-v"; "quiet"; "-nologo"; "-clp:NoSummary" ]
+
+    let code =
+        runToEnd [
+            "build"
+            Path.Combine(root, "src", "Hybrid")
+            "-c"
+            "Release"
+            "-v"
+            "quiet"
+            "-nologo"
+            "-clp:NoSummary"
+        ]
+
     if code <> 0 then
         eprintfn "building src/Hybrid failed (exit code %d): see the compiler's messages above" code
         exit code

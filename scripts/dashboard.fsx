@@ -12,7 +12,8 @@ open System
 open System.Net
 open Hybrid
 
-let usage = "usage: dotnet fsi scripts/dashboard.fsx -- [store] [--port N] [--address IP]"
+let usage =
+    "usage: dotnet fsi scripts/dashboard.fsx -- [store] [--port N] [--address IP]"
 
 let fail (message: string) =
     eprintfn "%s\n%s" message usage
@@ -32,7 +33,8 @@ let rec parse (store, port, address) arguments =
     | option :: _ when option.StartsWith "--" -> fail (sprintf "unknown option or missing value: %s" option)
     | location :: rest -> parse (Some location, port, address) rest
 
-let location, port, address = parse (None, 8050, IPAddress.Loopback) (List.ofArray fsi.CommandLineArgs |> List.tail)
+let location, port, address =
+    parse (None, 8050, IPAddress.Loopback) (List.ofArray fsi.CommandLineArgs |> List.tail)
 
 let smoke = Environment.GetEnvironmentVariable "HYBRID_SMOKE" = "1"
 
@@ -49,13 +51,21 @@ let smokeTest () =
     use client = new Net.Http.HttpClient()
     use response = client.GetAsync(dashboard.Url + "/").Result
     printfn "smoke: GET %s/ answered %d %O" dashboard.Url (int response.StatusCode) response.StatusCode
-    if response.StatusCode <> HttpStatusCode.OK && response.StatusCode <> HttpStatusCode.ServiceUnavailable then exit 1
+
+    if
+        response.StatusCode <> HttpStatusCode.OK
+        && response.StatusCode <> HttpStatusCode.ServiceUnavailable
+    then
+        exit 1
 
 if not (IPAddress.IsLoopback address) then
     eprintfn "warning: listening on %O: anyone who can reach this machine can read the store's results" address
 
 try
-    if smoke then smokeTest () else DashboardServer.run store address port
+    if smoke then
+        smokeTest ()
+    else
+        DashboardServer.run store address port
 with :? DashboardException as e ->
     eprintfn "%s" e.Message
     exit 1

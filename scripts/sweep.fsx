@@ -16,26 +16,48 @@ open Hybrid
 
 let smoke = Environment.GetEnvironmentVariable "HYBRID_SMOKE" = "1"
 
-let data = { Name = "digits"; Split = Dataset.digits () |> Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 42UL }
+let data = {
+    Name = "digits"
+    Split =
+        Dataset.digits ()
+        |> Dataset.split
+            {
+                Train = 0.7
+                Validation = 0.15
+                Test = 0.15
+            }
+            42UL
+}
 
-let sweep =
-    { Sweep.create (if smoke then "digits-smoke" else "digits") data with
-        Base = { Settings.defaults with Momentum = 0.9; Epochs = (if smoke then 3 else Settings.defaults.Epochs) }
-        Space =
-          [ M, ints [ 32; 64; 128 ]
+let sweep = {
+    Sweep.create (if smoke then "digits-smoke" else "digits") data with
+        Base = {
+            Settings.defaults with
+                Momentum = 0.9
+                Epochs = (if smoke then 3 else Settings.defaults.Epochs)
+        }
+        Space = [
+            M, ints [ 32; 64; 128 ]
             L, ints [ 16; 32; 64 ]
             Skip, skips [ SkipKind.Dense; SkipKind.Diagonal; SkipKind.None ]
             Optimizer, optimizers [ OptimizerKind.Adam; OptimizerKind.AdamW; OptimizerKind.Sgd ]
-            LearningRate, LogRange(1e-3, 3e-2) ]
+            LearningRate, LogRange(1e-3, 3e-2)
+        ]
         Strategy =
-          Strategy.Adaptive
-              { Sampler = Sampler.Tpe Tpe.defaults
+            Strategy.Adaptive {
+                Sampler = Sampler.Tpe Tpe.defaults
                 Configurations = (if smoke then 4 else 128)
                 BatchSize = (if smoke then 4 else 16)
-                Pruning = (if smoke then Pruning.Halving(1, 3) else Pruning.Hyperband(4, 3))
-                Seed = 0UL }
+                Pruning =
+                    (if smoke then
+                         Pruning.Halving(1, 3)
+                     else
+                         Pruning.Hyperband(4, 3))
+                Seed = 0UL
+            }
         Seeds = (if smoke then [ 0UL; 1UL ] else [ 0UL; 1UL; 2UL ])
-        Notes = "Which widths, skip and optimizer suit the digits? TPE with Hyperband over the space, 3 seeds each." }
+        Notes = "Which widths, skip and optimizer suit the digits? TPE with Hyperband over the space, 3 seeds each."
+}
 
 if fsi.CommandLineArgs |> Array.contains "--report" then
     printfn "report: %s" (Sweep.report sweep).Html
@@ -49,14 +71,37 @@ let decisionsAgree, decisions = Sweep.verifyDecisions sweep
 let minutes = watch.Elapsed.TotalMinutes
 let epochs = outcome.Trials |> List.sumBy _.History.Length
 
-printfn "%d trials (%d run now) in %.1f min on %d cores: %.1f trials per minute" outcome.Trials.Length (outcome.Tally.Finished - outcome.Tally.Skipped) minutes Environment.ProcessorCount (float (outcome.Tally.Finished - outcome.Tally.Skipped) / minutes)
+printfn
+    "%d trials (%d run now) in %.1f min on %d cores: %.1f trials per minute"
+    outcome.Trials.Length
+    (outcome.Tally.Finished - outcome.Tally.Skipped)
+    minutes
+    Environment.ProcessorCount
+    (float (outcome.Tally.Finished - outcome.Tally.Skipped) / minutes)
+
 match outcome.Best with
 | Some best ->
     printfn "best configuration #%d: %s" best.Configuration (ReportFormat.settings best.Values)
-    printfn "  validation accuracy %s, test accuracy %s" (ReportFormat.percent best.ValidationAccuracy) (ReportFormat.percent best.TestAccuracy)
+
+    printfn
+        "  validation accuracy %s, test accuracy %s"
+        (ReportFormat.percent best.ValidationAccuracy)
+        (ReportFormat.percent best.TestAccuracy)
 | None -> printfn "no trial completed"
-printfn "%d epochs trained in all (%d if every trial ran its %d epochs)" epochs (outcome.Trials.Length * sweep.Base.Epochs) sweep.Base.Epochs
-printfn "verified bit-identical: %d of %d re-run trials" (verified |> List.filter _.Identical |> List.length) verified.Length
+
+printfn
+    "%d epochs trained in all (%d if every trial ran its %d epochs)"
+    epochs
+    (outcome.Trials.Length * sweep.Base.Epochs)
+    sweep.Base.Epochs
+
+printfn
+    "verified bit-identical: %d of %d re-run trials"
+    (verified |> List.filter _.Identical |> List.length)
+    verified.Length
+
 printfn "decisions: %s" decisions
 printfn "report: %s" outcome.Report.Html
-if verified |> List.exists (fun v -> not v.Identical) || not decisionsAgree then exit 1
+
+if verified |> List.exists (fun v -> not v.Identical) || not decisionsAgree then
+    exit 1

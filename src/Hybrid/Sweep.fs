@@ -6,22 +6,24 @@ open System.IO
 open Hybrid.Engine.Training
 
 /// The best configuration of a sweep, by `Ranking`, with its figures over its completed seeds.
-type Best =
-    { Configuration: int
-      Values: (Setting * Value) list
-      ValidationAccuracy: Summary
-      TestAccuracy: Summary
-      /// The configuration's best trial, whose model is saved as best/model.safetensors and best/model.onnx.
-      Trial: StoredTrial }
+type Best = {
+    Configuration: int
+    Values: (Setting * Value) list
+    ValidationAccuracy: Summary
+    TestAccuracy: Summary
+    /// The configuration's best trial, whose model is saved as best/model.safetensors and best/model.onnx.
+    Trial: StoredTrial
+}
 
 /// What `Sweep.run` leaves behind.
-type SweepOutcome =
-    { Directory: string
-      Database: string
-      Trials: StoredTrial list
-      Tally: Tally
-      Best: Best option
-      Report: ReportPaths }
+type SweepOutcome = {
+    Directory: string
+    Database: string
+    Trials: StoredTrial list
+    Tally: Tally
+    Best: Best option
+    Report: ReportPaths
+}
 
 /// Running a sweep end to end — store, resume, parallel trials, report — and proving its results reproduce.
 [<AutoOpen>]
@@ -30,14 +32,27 @@ module SweepRunner =
     /// Where sweeps live: `runs/` under the current directory, or the HYBRID_RUNS environment variable.
     let runsRoot () =
         match Environment.GetEnvironmentVariable "HYBRID_RUNS" with
-        | null | "" -> Path.Combine(Environment.CurrentDirectory, "runs")
+        | null
+        | "" -> Path.Combine(Environment.CurrentDirectory, "runs")
         | root -> Path.GetFullPath root
 
     /// A sweep's folder. Its name becomes a directory, so it may not climb out of the runs folder.
     let directoryOf (name: string) =
-        let allowed (c: char) = Char.IsLetterOrDigit c || c = '-' || c = '_' || c = '.' || c = ' '
-        if String.IsNullOrWhiteSpace name || name.StartsWith '.' || name.Length > 100 || not (String.forall allowed name) then
-            invalidArg (nameof name) (sprintf "sweep name %A: expected 1 to 100 letters, digits, spaces, '-', '_' or '.', not starting with '.'" name)
+        let allowed (c: char) =
+            Char.IsLetterOrDigit c || c = '-' || c = '_' || c = '.' || c = ' '
+
+        if
+            String.IsNullOrWhiteSpace name
+            || name.StartsWith '.'
+            || name.Length > 100
+            || not (String.forall allowed name)
+        then
+            invalidArg
+                (nameof name)
+                (sprintf
+                    "sweep name %A: expected 1 to 100 letters, digits, spaces, '-', '_' or '.', not starting with '.'"
+                    name)
+
         Path.Combine(runsRoot (), name)
 
     let private current (sweep: Sweep) (trials: StoredTrial list) =
@@ -48,18 +63,26 @@ module SweepRunner =
     /// string shared by workers on several machines, or a SQLite file), else `<sweep folder>/sweep.db`.
     let storeFor (sweep: Sweep) =
         match Environment.GetEnvironmentVariable "HYBRID_STORE" with
-        | null | "" -> Path.Combine(directoryOf sweep.Name, "sweep.db")
+        | null
+        | "" -> Path.Combine(directoryOf sweep.Name, "sweep.db")
         | location -> location
 
     /// A duration in seconds from an environment variable, or the fallback when it is unset or not valid.
     let private seconds (variable: string) (valid: float -> bool) (fallback: float) =
-        match Double.TryParse(Environment.GetEnvironmentVariable variable, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
+        match
+            Double.TryParse(
+                Environment.GetEnvironmentVariable variable,
+                Globalization.NumberStyles.Float,
+                Globalization.CultureInfo.InvariantCulture
+            )
+        with
         | true, s when valid s -> TimeSpan.FromSeconds s
         | _ -> TimeSpan.FromSeconds fallback
 
     /// How long a claimed trial's heartbeat may stay silent before other workers take it over (its
     /// worker presumed dead): HYBRID_GRACE_SECONDS, or 60. Heartbeats go out six times per grace period.
-    let private grace () = seconds "HYBRID_GRACE_SECONDS" (fun s -> s > 0.0) 60.0
+    let private grace () =
+        seconds "HYBRID_GRACE_SECONDS" (fun s -> s > 0.0) 60.0
 
     /// This process's claims on running trials, and which of them another worker has taken over.
     /// Removing and losing name the claim, not only its trial: an adaptive search's trial paused at a
@@ -68,23 +91,37 @@ module SweepRunner =
     type private Claims() =
         let held = ConcurrentDictionary<string, Claim>()
         let lost = ConcurrentDictionary<string, bool>()
+
         let isHeld (claim: Claim) =
             match held.TryGetValue claim.Key with
             | true, current -> current.Token = claim.Token
             | _ -> false
-        member _.Add(claim: Claim) = lock held (fun () -> held[claim.Key] <- claim)
+
+        member _.Add(claim: Claim) =
+            lock held (fun () -> held[claim.Key] <- claim)
+
         member _.TryGet(key: string) =
             match held.TryGetValue key with
             | true, claim -> Some claim
             | _ -> None
+
         member _.Remove(claim: Claim) =
-            lock held (fun () -> if isHeld claim then held.TryRemove claim.Key |> ignore)
+            lock held (fun () ->
+                if isHeld claim then
+                    held.TryRemove claim.Key |> ignore)
+
             lost.TryRemove claim.Token |> ignore
-        member _.Lose(claim: Claim) = lock held (fun () -> if isHeld claim then lost[claim.Token] <- true)
+
+        member _.Lose(claim: Claim) =
+            lock held (fun () ->
+                if isHeld claim then
+                    lost[claim.Token] <- true)
+
         member _.IsLost(key: string) =
             match held.TryGetValue key with
             | true, claim -> lost.ContainsKey claim.Token
             | _ -> false
+
         member _.All = List.ofSeq held.Values
         member _.Count = held.Count
 
@@ -92,7 +129,8 @@ module SweepRunner =
     let private resumeFrom (claim: Claim) =
         claim.Checkpoint
         |> Option.bind (fun (_, bytes) ->
-            try Some(Checkpoint.decode (sprintf "checkpoint of trial %s" claim.Key) bytes)
+            try
+                Some(Checkpoint.decode (sprintf "checkpoint of trial %s" claim.Key) bytes)
             with :? InvalidFileException as e ->
                 eprintfn "%s; the trial starts over" e.Message
                 None)
@@ -132,14 +170,23 @@ module SweepRunner =
         let again (wait: TimeSpan) =
             Threading.Thread.Sleep wait
             nextJob store sweep known claims ()
+
         match Store.claimNext store sweep.Name Worker.current (grace ()) with
         | Some claim ->
             claims.Add claim
+
             match known.Find claim.Key with
             | Some trial -> Some(trial, resumeFrom claim, claim.Until)
-            | None -> raise (StoreException(store.Location, sprintf "trial %s of sweep '%s' is not in this script's expansion of it" claim.Key sweep.Name))
+            | None ->
+                raise (
+                    StoreException(
+                        store.Location,
+                        sprintf "trial %s of sweep '%s' is not in this script's expansion of it" claim.Key sweep.Name
+                    )
+                )
         | None ->
             let counts = Store.counts store sweep.Name
+
             match sweep.Strategy with
             | Strategy.Adaptive search when counts.Pending = 0 && counts.Running = 0 ->
                 match known.Advance search with
@@ -160,12 +207,14 @@ module SweepRunner =
     /// carries the epochs since the previous one, so a trial shorter than this writes only once it
     /// finishes. Determinism makes the choice invisible in the results: a trial cut off resumes from
     /// its last checkpoint, or starts over, and ends with the same bits either way.
-    let private checkpointEvery () = seconds "HYBRID_CHECKPOINT_SECONDS" (fun s -> s >= 0.0) 5.0
+    let private checkpointEvery () =
+        seconds "HYBRID_CHECKPOINT_SECONDS" (fun s -> s >= 0.0) 5.0
 
     /// Records run events: the only writer of results. A worker that lost its claim records nothing
     /// more, nor does a second run of a trial this process has already finished.
     type private Recorder(store: Store, claims: Claims, every: TimeSpan) =
-        let unsaved = Collections.Generic.Dictionary<string, Diagnostics.Stopwatch * EpochMetrics list>()
+        let unsaved =
+            Collections.Generic.Dictionary<string, Diagnostics.Stopwatch * EpochMetrics list>()
 
         member _.Record(e: RunEvent) =
             match e with
@@ -174,34 +223,60 @@ module SweepRunner =
                 let since, epochs = unsaved[t.Key]
                 let epochs = metrics :: epochs
                 unsaved[t.Key] <- (since, epochs)
+
                 if since.Elapsed >= every then
                     claims.TryGet t.Key
                     |> Option.iter (fun claim ->
-                        if not (Store.recordEpochsWithCheckpoint store claim (List.rev epochs) (Checkpoint.encode checkpoint)) then claims.Lose claim)
+                        if
+                            not (
+                                Store.recordEpochsWithCheckpoint
+                                    store
+                                    claim
+                                    (List.rev epochs)
+                                    (Checkpoint.encode checkpoint)
+                            )
+                        then
+                            claims.Lose claim)
+
                     unsaved[t.Key] <- (Diagnostics.Stopwatch.StartNew(), [])
             | Paused(t, checkpoint) ->
                 let _, epochs = unsaved[t.Key]
                 unsaved.Remove t.Key |> ignore
+
                 claims.TryGet t.Key
                 |> Option.iter (fun claim ->
-                    let kept = checkpoint.KeptEpoch, checkpoint.BestValidationLoss, Search.figureAt checkpoint.Epoch (List.ofSeq checkpoint.History)
-                    Store.pause store claim (List.rev epochs) checkpoint.Epoch (Checkpoint.encode checkpoint) kept |> ignore
+                    let kept =
+                        checkpoint.KeptEpoch,
+                        checkpoint.BestValidationLoss,
+                        Search.figureAt checkpoint.Epoch (List.ofSeq checkpoint.History)
+
+                    Store.pause store claim (List.rev epochs) checkpoint.Epoch (Checkpoint.encode checkpoint) kept
+                    |> ignore
+
                     claims.Remove claim)
             | Finished(result, model) ->
                 unsaved.Remove result.Trial.Key |> ignore
+
                 claims.TryGet result.Trial.Key
                 |> Option.iter (fun claim ->
-                    Store.finish store claim result (model |> Option.map ModelFile.toBytes) |> ignore
+                    Store.finish store claim result (model |> Option.map ModelFile.toBytes)
+                    |> ignore
+
                     claims.Remove claim)
 
     /// Beats for this process's claims until disposed, marking those another worker took over.
     let private heartbeats (store: Store) (claims: Claims) =
         let interval = grace () / 6.0
+
         let beat _ =
             // A failed beat is not fatal here: the next write of the recording thread meets the same
             // failure, retries it, and reports it if it lasts.
-            try Store.heartbeat store claims.All |> List.iter claims.Lose
-            with :? StoreException | :? Data.Common.DbException -> ()
+            try
+                Store.heartbeat store claims.All |> List.iter claims.Lose
+            with
+            | :? StoreException
+            | :? Data.Common.DbException -> ()
+
         new Threading.Timer(beat, null, interval, interval)
 
     /// The first configuration of the ranking (see `Ranking`), if any trial completed.
@@ -209,15 +284,21 @@ module SweepRunner =
         Ranking.best StoredTrial.rankEntry trials
         |> Option.map (fun r ->
             let top = r.Completed |> List.maxBy (fun t -> t.ValidationAccuracy.Value)
-            { Configuration = r.Configuration
-              Values = top.Values
-              ValidationAccuracy = r.Completed |> List.choose _.ValidationAccuracy |> Statistics.summarize
-              TestAccuracy = r.Completed |> List.choose _.TestAccuracy |> Statistics.summarize
-              Trial = top })
+
+            {
+                Configuration = r.Configuration
+                Values = top.Values
+                ValidationAccuracy = r.Completed |> List.choose _.ValidationAccuracy |> Statistics.summarize
+                TestAccuracy = r.Completed |> List.choose _.TestAccuracy |> Statistics.summarize
+                Trial = top
+            })
 
     let private confusion (model: Model) (test: Dataset) =
         let matrix = Array2D.zeroCreate test.ClassNames.Length test.ClassNames.Length
-        Model.predict model test |> Array.iteri (fun i predicted -> matrix[test.Labels[i], predicted] <- matrix[test.Labels[i], predicted] + 1)
+
+        Model.predict model test
+        |> Array.iteri (fun i predicted -> matrix[test.Labels[i], predicted] <- matrix[test.Labels[i], predicted] + 1)
+
         matrix
 
     /// Writes report.html, report.md, report.tex, trials.csv, best/model.safetensors and best/model.onnx
@@ -225,14 +306,27 @@ module SweepRunner =
     let private writeReport (store: Store) (sweep: Sweep) directory =
         let trials = Store.results store sweep.Name |> current sweep
         let best = best trials
+
         let bestModel =
             best
-            |> Option.bind (fun b -> Store.model store b.Trial.Key |> Option.map (ModelFile.ofBytes (sprintf "%s, model of trial %s" store.Location b.Trial.Key)))
+            |> Option.bind (fun b ->
+                Store.model store b.Trial.Key
+                |> Option.map (ModelFile.ofBytes (sprintf "%s, model of trial %s" store.Location b.Trial.Key)))
+
         bestModel
         |> Option.iter (fun model ->
             ModelFile.save (Path.Combine(directory, "best", "model.safetensors")) model
             ModelFile.exportOnnx (Path.Combine(directory, "best", "model.onnx")) model)
-        let input = ReportInput.ofStore sweep (Store.manifest store sweep.Name) trials (Store.verifications store sweep.Name) (Store.decisions store sweep.Name) (bestModel |> Option.map (fun m -> confusion m sweep.Data.Split.Test))
+
+        let input =
+            ReportInput.ofStore
+                sweep
+                (Store.manifest store sweep.Name)
+                trials
+                (Store.verifications store sweep.Name)
+                (Store.decisions store sweep.Name)
+                (bestModel |> Option.map (fun m -> confusion m sweep.Data.Split.Test))
+
         trials, best, Report.write directory input
 
     type Sweep with
@@ -249,23 +343,45 @@ module SweepRunner =
             use store = Store.connect location
             Store.register store sweep (Manifest.collect sweep.Data) |> ignore
             let known = Known(store, sweep)
+
             match sweep.Strategy with
             | Strategy.Adaptive search -> Search.check sweep.Base.Epochs search
             | Strategy.Grid _
             | Strategy.Random _
             | Strategy.Sobol _ -> Store.addTrials store sweep.Name (Sweep.expand sweep)
+
             let claims = Claims()
             let recorder = Recorder(store, claims, checkpointEvery ())
             let prepared = Run.prepare sweep.Data
+
             let tally =
                 use _ = heartbeats store claims
-                let earlier = Store.results store sweep.Name |> current sweep |> List.choose StoredTrial.rankEntry
+
+                let earlier =
+                    Store.results store sweep.Name
+                    |> current sweep
+                    |> List.choose StoredTrial.rankEntry
+
                 Progress.show (Sweep.count sweep) (Store.counts store sweep.Name).Finished earlier (fun show ->
-                    Run.inParallel (Run.workers sweep.Base.Threads) prepared (nextJob store sweep known claims) (fun t -> claims.IsLost t.Key) (fun e ->
-                        recorder.Record e
-                        show e))
+                    Run.inParallel
+                        (Run.workers sweep.Base.Threads)
+                        prepared
+                        (nextJob store sweep known claims)
+                        (fun t -> claims.IsLost t.Key)
+                        (fun e ->
+                            recorder.Record e
+                            show e))
+
             let stored, best, report = writeReport store sweep directory
-            { Directory = directory; Database = store.Location; Trials = stored; Tally = tally; Best = best; Report = report }
+
+            {
+                Directory = directory
+                Database = store.Location
+                Trials = stored
+                Tally = tally
+                Best = best
+                Report = report
+            }
 
         /// Runs the sweep with its store where `Sweep.storeFor` says (HYBRID_STORE, or the sweep's folder).
         static member run(sweep: Sweep) : SweepOutcome = Sweep.runOn (storeFor sweep) sweep

@@ -7,14 +7,15 @@ open System
 open System.Diagnostics
 open Expecto
 
-let private groups =
-    [ "stored text", FuzzTests.storedText
-      "data files", FuzzTests.files
-      "model file regressions", ModelFileFuzzTests.regressions
-      "model file families", ModelFileFuzzTests.families
-      "data file regressions", DataFileFuzzTests.regressions
-      "data file families", DataFileFuzzTests.families
-      "gzip damage", DataFileFuzzTests.gzipDamage ]
+let private groups = [
+    "stored text", FuzzTests.storedText
+    "data files", FuzzTests.files
+    "model file regressions", ModelFileFuzzTests.regressions
+    "model file families", ModelFileFuzzTests.families
+    "data file regressions", DataFileFuzzTests.regressions
+    "data file families", DataFileFuzzTests.families
+    "gzip damage", DataFileFuzzTests.gzipDamage
+]
 
 /// The fuzzed inputs are kilobytes, while the bombs the outside fuzzer found asked for 6 GB and more.
 let private heapLimit = 1L <<< 30
@@ -28,17 +29,27 @@ let child (group: string) =
     let available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes
 
     if available > heapLimit then
-        eprintfn "the fuzz child must run under DOTNET_GCHeapHardLimit=0x%x, but %d bytes are available" heapLimit available
+        eprintfn
+            "the fuzz child must run under DOTNET_GCHeapHardLimit=0x%x, but %d bytes are available"
+            heapLimit
+            available
+
         2
     else
         groups |> List.find (fst >> (=) group) |> snd |> runTestsWithCLIArgs [] [||]
 
 let private runChild (group: string) =
-    let info = ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-    [ Reflection.Assembly.GetExecutingAssembly().Location; "--fuzz-child"; group ] |> List.iter info.ArgumentList.Add
+    let info =
+        ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+
+    [ Reflection.Assembly.GetExecutingAssembly().Location; "--fuzz-child"; group ]
+    |> List.iter info.ArgumentList.Add
+
     info.Environment["DOTNET_GCHeapHardLimit"] <- sprintf "0x%x" heapLimit
     use p = Process.Start info |> nonNull
-    let output, error = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
+
+    let output, error =
+        p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
 
     if not (p.WaitForExit overallLimit) then
         p.Kill true
@@ -49,7 +60,8 @@ let private runChild (group: string) =
 let tests =
     testList "fuzz" [
         for group, _ in groups do
-            testCase (sprintf "%s (in a child process, heap limited to 1 GiB)" group) <| fun () ->
+            testCase (sprintf "%s (in a child process, heap limited to 1 GiB)" group)
+            <| fun () ->
                 match runChild group with
                 | 0, _ -> ()
                 | code, report -> failtestf "the child failed (exit code %d):\n%s" code report

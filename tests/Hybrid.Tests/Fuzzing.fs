@@ -22,13 +22,17 @@ let private watchdog = TimeSpan.FromMinutes 1.0
 let maxMessage = 1000
 
 /// Bytes that mean something to a parser: separators, quotes, signs, digits, NaN, NUL, 0xFF and UTF-8 lead bytes.
-let structural = Array.append (Text.Encoding.ASCII.GetBytes ",\n\r\"-+.eE0123456789NaInf") [| 0uy; 255uy; 0xE2uy; 0xC3uy |]
+let structural =
+    Array.append (Text.Encoding.ASCII.GetBytes ",\n\r\"-+.eE0123456789NaInf") [| 0uy; 255uy; 0xE2uy; 0xC3uy |]
 
 /// One random damage to a copy of the bytes: flipped bits, overwritten bytes, a truncation, an
 /// insertion of structural characters, or a duplicated chunk.
 let mutateWith (alphabet: byte[]) (rng: Rng) (original: byte[]) : byte[] =
     let bytes = ResizeArray original
-    let at () = if bytes.Count = 0 then 0 else rng.NextInt bytes.Count
+
+    let at () =
+        if bytes.Count = 0 then 0 else rng.NextInt bytes.Count
+
     for _ in 0 .. rng.NextInt 4 do
         match rng.NextInt 5 with
         | 0 when bytes.Count > 0 -> let i = at () in bytes[i] <- bytes[i] ^^^ byte (1 <<< rng.NextInt 8)
@@ -42,6 +46,7 @@ let mutateWith (alphabet: byte[]) (rng: Rng) (original: byte[]) : byte[] =
             let n = min 32 (bytes.Count - i)
             bytes.InsertRange(at (), bytes.GetRange(i, n))
         | _ -> ()
+
     bytes.ToArray()
 
 let mutate = mutateWith structural
@@ -49,7 +54,12 @@ let mutate = mutateWith structural
 /// Runs `parse` under the watchdog: Ok with what it returned, or Error with the InvalidFileException
 /// it raised. A hang, another exception or an over-long message fails the test, naming `case`.
 let guarded (case: string) (parse: unit -> 'a) : Result<'a, InvalidFileException> =
-    let run = Task.Run(fun () -> try Ok(parse ()) with e -> Error e)
+    let run =
+        Task.Run(fun () ->
+            try
+                Ok(parse ())
+            with e ->
+                Error e)
 
     if not (run.Wait watchdog) then
         failtestf "%s hung: no outcome after %O" case watchdog
@@ -57,22 +67,36 @@ let guarded (case: string) (parse: unit -> 'a) : Result<'a, InvalidFileException
     match run.Result with
     | Ok value -> Ok value
     | Error(:? InvalidFileException as e) when e.Message.Length > maxMessage ->
-        failtestf "%s: the refusal's message has %d characters, quoting too much: %s..." case e.Message.Length (e.Message.Substring(0, 200))
+        failtestf
+            "%s: the refusal's message has %d characters, quoting too much: %s..."
+            case
+            e.Message.Length
+            (e.Message.Substring(0, 200))
     | Error(:? InvalidFileException as e) -> Error e
     | Error e -> failtestf "%s escaped as %s: %s" case (e.GetType().Name) (Excerpt.text e.Message)
 
 /// Runs `parse` on `count` inputs drawn by `generate` from the seed, `check` judging each outcome
 /// (a test fails at the first case it rejects, named with its number and seed); returns how many
 /// were refused.
-let fuzzCases count (generate: Rng -> 'input) (seed: uint64) (parse: 'input -> 'a) (check: string -> 'input -> Result<'a, InvalidFileException> -> unit) =
+let fuzzCases
+    count
+    (generate: Rng -> 'input)
+    (seed: uint64)
+    (parse: 'input -> 'a)
+    (check: string -> 'input -> Result<'a, InvalidFileException> -> unit)
+    =
     let rng = Rng seed
     let mutable refused = 0
+
     for i in 1..count do
         let input = generate rng
         let case = sprintf "case %d (seed %d)" i seed
         let outcome = guarded case (fun () -> parse input)
         check case input outcome
-        if Result.isError outcome then refused <- refused + 1
+
+        if Result.isError outcome then
+            refused <- refused + 1
+
     refused
 
 /// Cases of each seeded family of issue 13: enough to hit every value of its lists in many combinations.
@@ -81,12 +105,14 @@ let cases = 500
 let pick (rng: Rng) (items: 'a list) = items[rng.NextInt items.Length]
 
 /// Mostly 1 to 4 dimensions, sometimes 255 (IDX's most), whose listing a message must not quote whole.
-let rank (rng: Rng) = if rng.NextInt 8 = 0 then 255 else 1 + rng.NextInt 4
+let rank (rng: Rng) =
+    if rng.NextInt 8 = 0 then 255 else 1 + rng.NextInt 4
 
 /// A named case: `load` must be refused with a message saying `says` (and, checked by `guarded`,
 /// no longer than a short excerpt allows).
 let refusal (name: string) (load: unit -> 'a) (says: string) =
-    testCase name <| fun () ->
+    testCase name
+    <| fun () ->
         match guarded name load with
         | Ok _ -> failtest "loaded without complaint"
         | Error e -> Expect.stringContains e.Message says "names the problem"
@@ -97,19 +123,24 @@ let fuzzWith (mutate: Rng -> byte[] -> byte[]) (seed: uint64) (original: byte[])
 
 let fuzz = fuzzWith mutate
 
-let shipped name = File.ReadAllBytes(Path.Combine(__SOURCE_DIRECTORY__, "..", "..", "src", "Hybrid", "Data", name))
+let shipped name =
+    File.ReadAllBytes(Path.Combine(__SOURCE_DIRECTORY__, "..", "..", "src", "Hybrid", "Data", name))
 
 let gzip (bytes: byte[]) =
     use output = new MemoryStream()
+
     do
         use zip = new GZipStream(output, CompressionLevel.Fastest)
         zip.Write(bytes, 0, bytes.Length)
+
     output.ToArray()
 
 /// An IDX header: magic 00 00 08 rank, then the big-endian dimensions.
-let idxHeader (dims: int list) =
-    [| yield! [| 0uy; 0uy; 8uy; byte dims.Length |]
-       for d in dims do yield! BitConverter.GetBytes(Net.IPAddress.HostToNetworkOrder d) |]
+let idxHeader (dims: int list) = [|
+    yield! [| 0uy; 0uy; 8uy; byte dims.Length |]
+    for d in dims do
+        yield! BitConverter.GetBytes(Net.IPAddress.HostToNetworkOrder d)
+|]
 
 /// A small valid IDX pair: 20 images of 4×3 bytes and their labels.
 let idxPair () =
@@ -119,10 +150,19 @@ let idxPair () =
 
 /// `body` on the paths of fresh files holding the given contents, deleted afterwards.
 let withFiles (contents: (string * byte[]) list) (body: string list -> 'a) : 'a =
-    let dir = Path.Combine(Path.GetTempPath(), "hybrid-fuzz-" + Guid.NewGuid().ToString "N")
+    let dir =
+        Path.Combine(Path.GetTempPath(), "hybrid-fuzz-" + Guid.NewGuid().ToString "N")
+
     Directory.CreateDirectory dir |> ignore
+
     try
-        let paths = contents |> List.map (fun (name, bytes) -> let path = Path.Combine(dir, name) in File.WriteAllBytes(path, bytes); path)
+        let paths =
+            contents
+            |> List.map (fun (name, bytes) ->
+                let path = Path.Combine(dir, name) in
+                File.WriteAllBytes(path, bytes)
+                path)
+
         body paths
     finally
         Directory.Delete(dir, true)

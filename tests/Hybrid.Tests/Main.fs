@@ -3,32 +3,32 @@ module Hybrid.Tests.Main
 open Expecto
 
 let all =
-    testList
-        "Hybrid"
-        [ DatasetTests.tests
-          GivenPartsTests.tests
-          SafetensorsTests.tests
-          ModelTests.tests
-          OnnxTests.tests
-          WeightsDigestTests.tests
-          SpaceTests.tests
-          ExperimentTests.tests
-          RankingTests.tests
-          StoreOpeningTests.tests
-          StoreTests.tests
-          StoreConcurrencyTests.tests
-          PreludeTests.tests
-          // These set HYBRID_RUNS for this process while a sweep runs in it: never at the same time.
-          testSequencedGroup "HYBRID_RUNS" SweepTests.tests
-          testSequencedGroup "HYBRID_RUNS" WorkersTests.tests
-          testSequencedGroup "HYBRID_RUNS" VerifyTests.tests
-          testSequencedGroup "HYBRID_RUNS" SearchTests.tests
-          FuzzChild.tests
-          ReportTests.tests
-          DiskTests.tests
-          BrowserTests.tests
-          DashboardTests.tests
-          DashboardBrowserTests.tests ]
+    testList "Hybrid" [
+        DatasetTests.tests
+        GivenPartsTests.tests
+        SafetensorsTests.tests
+        ModelTests.tests
+        OnnxTests.tests
+        WeightsDigestTests.tests
+        SpaceTests.tests
+        ExperimentTests.tests
+        RankingTests.tests
+        StoreOpeningTests.tests
+        StoreTests.tests
+        StoreConcurrencyTests.tests
+        PreludeTests.tests
+        // These set HYBRID_RUNS for this process while a sweep runs in it: never at the same time.
+        testSequencedGroup "HYBRID_RUNS" SweepTests.tests
+        testSequencedGroup "HYBRID_RUNS" WorkersTests.tests
+        testSequencedGroup "HYBRID_RUNS" VerifyTests.tests
+        testSequencedGroup "HYBRID_RUNS" SearchTests.tests
+        FuzzChild.tests
+        ReportTests.tests
+        DiskTests.tests
+        BrowserTests.tests
+        DashboardTests.tests
+        DashboardBrowserTests.tests
+    ]
 
 [<EntryPoint>]
 let main argv =

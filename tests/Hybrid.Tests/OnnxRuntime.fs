@@ -8,9 +8,15 @@ open Hybrid
 /// probabilities, row-major, as Model.probabilities returns them.
 let probabilities (path: string) (data: Dataset) : float32[] =
     use session = new InferenceSession(path)
-    use input = OrtValue.CreateTensorValueFromMemory(Array.copy data.Features, [| int64 data.Rows; int64 data.Columns |])
+
+    use input =
+        OrtValue.CreateTensorValueFromMemory(Array.copy data.Features, [| int64 data.Rows; int64 data.Columns |])
+
     use runOptions = new RunOptions()
-    use outputs = session.Run(runOptions, [| OnnxGraph.inputName |], [| input |], [| OnnxGraph.outputName |])
+
+    use outputs =
+        session.Run(runOptions, [| OnnxGraph.inputName |], [| input |], [| OnnxGraph.outputName |])
+
     (Seq.exactlyOne outputs).GetTensorDataAsSpan<float32>().ToArray()
 
 /// The largest |p − q| over two arrays of probabilities of equal length.

@@ -9,11 +9,14 @@ open Npgsql
 
 let private admin () =
     match Environment.GetEnvironmentVariable "HYBRID_TEST_POSTGRES" with
-    | null | "" ->
-        failtest "HYBRID_TEST_POSTGRES is not set: run the tests with `dotnet fsi scripts/test.fsx`, which starts a throwaway PostgreSQL server (Debian package: postgresql)"
+    | null
+    | "" ->
+        failtest
+            "HYBRID_TEST_POSTGRES is not set: run the tests with `dotnet fsi scripts/test.fsx`, which starts a throwaway PostgreSQL server (Debian package: postgresql)"
     // A busy machine (CI's, or one running the suite beside other work) can take longer than
     // Npgsql's 15 s to open a connection or to create a database: only a server that is gone should fail.
-    | connectionString -> NpgsqlConnectionStringBuilder(connectionString, Timeout = 300, CommandTimeout = 600).ConnectionString
+    | connectionString ->
+        NpgsqlConnectionStringBuilder(connectionString, Timeout = 300, CommandTimeout = 600).ConnectionString
 
 let private execute (connectionString: string) (sql: string) =
     use connection = new NpgsqlConnection(connectionString)
@@ -35,7 +38,9 @@ let withDatabase (body: string -> unit) =
     let name = "hybrid_test_" + Guid.NewGuid().ToString "N"
     let server = admin ()
     execute server (sprintf "CREATE DATABASE %s" name)
-    try body (NpgsqlConnectionStringBuilder(server, Database = name).ConnectionString)
+
+    try
+        body (NpgsqlConnectionStringBuilder(server, Database = name).ConnectionString)
     finally
         NpgsqlConnection.ClearAllPools()
         execute server (sprintf "DROP DATABASE %s WITH (FORCE)" name)

@@ -14,28 +14,28 @@ type Relay(target: IPEndPoint) =
     let mutable cut = false
     let mutable refused = 0
 
-    let pump (client: TcpClient) =
-        task {
-            use server = new TcpClient()
-            do! server.ConnectAsync(target)
-            open'[server] <- true
-            let a, b = client.GetStream(), server.GetStream()
-            let! _ = Task.WhenAny(a.CopyToAsync b, b.CopyToAsync a)
-            client.Close()
-            open'.TryRemove server |> ignore
-        }
+    let pump (client: TcpClient) = task {
+        use server = new TcpClient()
+        do! server.ConnectAsync(target)
+        open'[server] <- true
+        let a, b = client.GetStream(), server.GetStream()
+        let! _ = Task.WhenAny(a.CopyToAsync b, b.CopyToAsync a)
+        client.Close()
+        open'.TryRemove server |> ignore
+    }
 
-    let rec accept () =
-        task {
-            let! client = listener.AcceptTcpClientAsync()
-            if cut then
-                Threading.Interlocked.Increment &refused |> ignore
-                client.Close()
-            else
-                open'[client] <- true
-                pump client |> ignore
-            return! accept ()
-        }
+    let rec accept () = task {
+        let! client = listener.AcceptTcpClientAsync()
+
+        if cut then
+            Threading.Interlocked.Increment &refused |> ignore
+            client.Close()
+        else
+            open'[client] <- true
+            pump client |> ignore
+
+        return! accept ()
+    }
 
     do
         listener.Start()
@@ -46,8 +46,10 @@ type Relay(target: IPEndPoint) =
     /// Drops every connection, and closes new ones at once, until `Restore`.
     member _.Cut() =
         cut <- true
+
         for c in open'.Keys do
             c.Close()
+
         open'.Clear()
 
     member _.Restore() = cut <- false

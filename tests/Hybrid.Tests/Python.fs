@@ -11,8 +11,11 @@ let interpreter = "/usr/bin/python3"
 
 /// Runs the interpreter with arguments; None when it cannot be started at all.
 let run (args: string list) =
-    let info = ProcessStartInfo(interpreter, RedirectStandardOutput = true, RedirectStandardError = true)
+    let info =
+        ProcessStartInfo(interpreter, RedirectStandardOutput = true, RedirectStandardError = true)
+
     args |> List.iter info.ArgumentList.Add
+
     try
         use python = Process.Start info |> nonNull
         let output = python.StandardOutput.ReadToEndAsync()
@@ -29,10 +32,14 @@ let private withModule (name: string) (check: string) (body: unit -> unit) =
     | Some(0, _, _) -> body ()
     | _ when System.Environment.GetEnvironmentVariable "CI" = "true" ->
         failtestf "%s cannot import %s, but CI installs python3-%s: the %s cannot run" interpreter name name check
-    | _ -> skiptest (sprintf "%s with %s is not available (CI installs python3-%s); %s skipped" interpreter name name check)
+    | _ ->
+        skiptest (
+            sprintf "%s with %s is not available (CI installs python3-%s); %s skipped" interpreter name name check
+        )
 
 /// Runs the test body when NumPy is importable (see withModule).
-let withNumpy (body: unit -> unit) = withModule "numpy" "NumPy cross-check" body
+let withNumpy (body: unit -> unit) =
+    withModule "numpy" "NumPy cross-check" body
 
 /// Runs the test body when the ONNX package, with its checker, is importable (see withModule).
 let withOnnx (body: unit -> unit) = withModule "onnx" "ONNX checker" body

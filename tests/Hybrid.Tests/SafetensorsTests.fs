@@ -9,28 +9,42 @@ open Expecto
 open Hybrid
 open Hybrid.Safetensors
 
-let private tensor name shape data = { Name = name; Shape = shape; Data = data }
+let private tensor name shape data = {
+    Name = name
+    Shape = shape
+    Data = data
+}
 
-let private sample =
-    { Tensors =
-        [ tensor "W1" [ 2; 3 ] [| 1.0f; -2.5f; 3.25f; 0.0f; 1e-30f; 6e30f |]
-          tensor "b1" [ 3 ] [| 0.5f; -0.5f; 7.0f |]
-          tensor "scale" [] [| 0.125f |]
-          tensor "empty" [ 0; 4 ] [||]
-          tensor "layer.0.W" [ 1; 2; 2 ] [| 9.0f; 8.0f; 7.0f; 6.0f |] ]
-      Metadata = Map [ "format", "hybrid"; "epoch", "3" ] }
+let private sample = {
+    Tensors = [
+        tensor "W1" [ 2; 3 ] [| 1.0f; -2.5f; 3.25f; 0.0f; 1e-30f; 6e30f |]
+        tensor "b1" [ 3 ] [| 0.5f; -0.5f; 7.0f |]
+        tensor "scale" [] [| 0.125f |]
+        tensor "empty" [ 0; 4 ] [||]
+        tensor "layer.0.W" [ 1; 2; 2 ] [| 9.0f; 8.0f; 7.0f; 6.0f |]
+    ]
+    Metadata = Map [ "format", "hybrid"; "epoch", "3" ]
+}
 
 /// What `read` returns for a checkpoint written by `write`: the same, tensors sorted by name.
-let private normalized (checkpoint: Checkpoint) =
-    { checkpoint with Tensors = checkpoint.Tensors |> List.sortWith (fun a b -> String.CompareOrdinal(a.Name, b.Name)) }
+let private normalized (checkpoint: Checkpoint) = {
+    checkpoint with
+        Tensors =
+            checkpoint.Tensors
+            |> List.sortWith (fun a b -> String.CompareOrdinal(a.Name, b.Name))
+}
 
 /// Floats compared by bits, so NaN payloads and -0 count too.
 let private bits (checkpoint: Checkpoint) =
-    let tensorBits t = t.Name, t.Shape, t.Data |> Array.map BitConverter.SingleToInt32Bits
+    let tensorBits t =
+        t.Name, t.Shape, t.Data |> Array.map BitConverter.SingleToInt32Bits
+
     checkpoint.Tensors |> List.map tensorBits, checkpoint.Metadata
 
 let private withTempDir (body: string -> unit) =
-    let dir = Path.Combine(Path.GetTempPath(), "hybrid-safetensors-" + Guid.NewGuid().ToString "N")
+    let dir =
+        Path.Combine(Path.GetTempPath(), "hybrid-safetensors-" + Guid.NewGuid().ToString "N")
+
     Directory.CreateDirectory dir |> ignore
 
     try
@@ -47,10 +61,13 @@ let private lengthField (n: uint64) =
 let private fileWithBytes (header: byte[]) (data: byte[]) =
     Array.concat [ lengthField (uint64 header.Length); header; data ]
 
-let private fileWith (header: string) (data: byte[]) = fileWithBytes (Encoding.UTF8.GetBytes header) data
+let private fileWith (header: string) (data: byte[]) =
+    fileWithBytes (Encoding.UTF8.GetBytes header) data
 
 let private floats (values: float32 list) =
-    values |> List.collect (fun v -> BitConverter.GetBytes v |> List.ofArray) |> Array.ofList
+    values
+    |> List.collect (fun v -> BitConverter.GetBytes v |> List.ofArray)
+    |> Array.ofList
 
 // The valid file every malformed case corrupts: a = [1, 2] at bytes 0..8, b = [3] at 8..12.
 let private validHeader =
@@ -59,9 +76,14 @@ let private validHeader =
 let private validData = floats [ 1.0f; 2.0f; 3.0f ]
 
 let private withHeader (old: string) (replacement: string) =
-    if not (validHeader.Contains old) then failwithf "test setup: %s is not in the valid header" old
+    if not (validHeader.Contains old) then
+        failwithf "test setup: %s is not in the valid header" old
+
     let at = validHeader.IndexOf old
-    validHeader.Substring(0, at) + replacement + validHeader.Substring(at + old.Length)
+
+    validHeader.Substring(0, at)
+    + replacement
+    + validHeader.Substring(at + old.Length)
 
 let private fileName = "corrupt.safetensors"
 
@@ -77,93 +99,141 @@ let private rejects (fragment: string) (bytes: byte[]) =
     Expect.equal e.File fileName "the error names the file"
     Expect.stringContains e.Message fragment "the error names the problem"
 
-let private headerLength (bytes: byte[]) = BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan bytes)
+let private headerLength (bytes: byte[]) =
+    BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan bytes)
 
-let private overwriteLength (n: uint64) (bytes: byte[]) =
-    Array.append (lengthField n) bytes[8..]
+let private overwriteLength (n: uint64) (bytes: byte[]) = Array.append (lengthField n) bytes[8..]
 
 let private roundTripTests =
     testList "round trip" [
-        testCase "several tensors, a scalar, an empty tensor and metadata through a file" <| fun () ->
+        testCase "several tensors, a scalar, an empty tensor and metadata through a file"
+        <| fun () ->
             withTempDir (fun dir ->
                 let path = Path.Combine(dir, "model.safetensors")
                 write path sample
                 Expect.equal (read path) (normalized sample) "read returns what write stored, sorted by name")
 
-        testCase "through bytes" <| fun () ->
-            Expect.equal (sample |> toBytes |> ofBytes "memory") (normalized sample) "ofBytes inverts toBytes"
+        testCase "through bytes"
+        <| fun () -> Expect.equal (sample |> toBytes |> ofBytes "memory") (normalized sample) "ofBytes inverts toBytes"
 
-        testCase "empty checkpoint" <| fun () ->
+        testCase "empty checkpoint"
+        <| fun () ->
             let empty = { Tensors = []; Metadata = Map.empty }
             Expect.equal (empty |> toBytes |> ofBytes "memory") empty "nothing in, nothing out"
 
-        testCase "NaN payloads, infinities, -0 and subnormals keep their bits" <| fun () ->
-            let special =
-                [| Single.NaN; BitConverter.Int32BitsToSingle 0x7FC00123; Single.PositiveInfinity
-                   Single.NegativeInfinity; -0.0f; Single.Epsilon; Single.MaxValue; Single.MinValue |]
+        testCase "NaN payloads, infinities, -0 and subnormals keep their bits"
+        <| fun () ->
+            let special = [|
+                Single.NaN
+                BitConverter.Int32BitsToSingle 0x7FC00123
+                Single.PositiveInfinity
+                Single.NegativeInfinity
+                -0.0f
+                Single.Epsilon
+                Single.MaxValue
+                Single.MinValue
+            |]
 
-            let checkpoint = { Tensors = [ tensor "x" [ special.Length ] special ]; Metadata = Map.empty }
+            let checkpoint = {
+                Tensors = [ tensor "x" [ special.Length ] special ]
+                Metadata = Map.empty
+            }
+
             Expect.equal (checkpoint |> toBytes |> ofBytes "memory" |> bits) (bits checkpoint) "bit-exact"
 
-        testCase "non-ASCII names and metadata" <| fun () ->
-            let checkpoint =
-                { Tensors = [ tensor "poids.é" [ 1 ] [| 1.0f |]; tensor "层/权重 🚀" [ 1 ] [| 2.0f |] ]
-                  Metadata = Map [ "auteur", "Zoë"; "note", "quote \" backslash \\ newline \n tab \t" ] }
+        testCase "non-ASCII names and metadata"
+        <| fun () ->
+            let checkpoint = {
+                Tensors = [ tensor "poids.é" [ 1 ] [| 1.0f |]; tensor "层/权重 🚀" [ 1 ] [| 2.0f |] ]
+                Metadata = Map [ "auteur", "Zoë"; "note", "quote \" backslash \\ newline \n tab \t" ]
+            }
 
             Expect.equal (checkpoint |> toBytes |> ofBytes "memory") (normalized checkpoint) "text survives"
 
-        testCase "tensor larger than one read slice (3 Mi + 5 values)" <| fun () ->
+        testCase "tensor larger than one read slice (3 Mi + 5 values)"
+        <| fun () ->
             let data = Array.init (3 * (1 <<< 20) + 5) (fun i -> float32 i * 0.5f)
-            let checkpoint =
-                { Tensors = [ tensor "big" [ data.Length ] data; tensor "c" [ 1 ] [| 1.0f |] ]; Metadata = Map.empty }
+
+            let checkpoint = {
+                Tensors = [ tensor "big" [ data.Length ] data; tensor "c" [ 1 ] [| 1.0f |] ]
+                Metadata = Map.empty
+            }
 
             Expect.equal (checkpoint |> toBytes |> ofBytes "memory") (normalized checkpoint) "every value back"
 
-        testCase "reads entries listed out of offset order and unpadded headers" <| fun () ->
+        testCase "reads entries listed out of offset order and unpadded headers"
+        <| fun () ->
             let header =
                 """{"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"""
 
-            let expected =
-                { Tensors = [ tensor "a" [ 2 ] [| 1.0f; 2.0f |]; tensor "b" [ 1 ] [| 3.0f |] ]; Metadata = Map.empty }
+            let expected = {
+                Tensors = [ tensor "a" [ 2 ] [| 1.0f; 2.0f |]; tensor "b" [ 1 ] [| 3.0f |] ]
+                Metadata = Map.empty
+            }
 
             Expect.equal (fileWith header validData |> ofBytes "memory") expected "layout comes from the offsets"
 
-        testCase "the valid file the malformed cases corrupt is valid" <| fun () ->
-            let expected =
-                { Tensors = [ tensor "a" [ 2 ] [| 1.0f; 2.0f |]; tensor "b" [ 1 ] [| 3.0f |] ]
-                  Metadata = Map [ "k", "v" ] }
+        testCase "the valid file the malformed cases corrupt is valid"
+        <| fun () ->
+            let expected = {
+                Tensors = [ tensor "a" [ 2 ] [| 1.0f; 2.0f |]; tensor "b" [ 1 ] [| 3.0f |] ]
+                Metadata = Map [ "k", "v" ]
+            }
 
             Expect.equal (fileWith validHeader validData |> ofBytes fileName) expected "parses"
     ]
 
 let private goldenTests =
     testList "golden bytes" [
-        testCase "empty checkpoint is {} padded to 8 bytes" <| fun () ->
+        testCase "empty checkpoint is {} padded to 8 bytes"
+        <| fun () ->
             let expected = Array.append (lengthField 8UL) "{}      "B
             Expect.equal (toBytes { Tensors = []; Metadata = Map.empty }) expected "8-byte header"
 
-        testCase "metadata only" <| fun () ->
+        testCase "metadata only"
+        <| fun () ->
             // {"__metadata__":{"framework":"pt"}} is 35 bytes; 5 spaces make 40.
-            let expected = Array.append (lengthField 40UL) """{"__metadata__":{"framework":"pt"}}     """B
-            Expect.equal (toBytes { Tensors = []; Metadata = Map [ "framework", "pt" ] }) expected "metadata first"
+            let expected =
+                Array.append (lengthField 40UL) """{"__metadata__":{"framework":"pt"}}     """B
 
-        testCase "two tensors given out of order, a scalar and metadata" <| fun () ->
+            Expect.equal
+                (toBytes {
+                    Tensors = []
+                    Metadata = Map [ "framework", "pt" ]
+                })
+                expected
+                "metadata first"
+
+        testCase "two tensors given out of order, a scalar and metadata"
+        <| fun () ->
             // Header: 132 bytes of JSON (metadata first, tensors sorted by name, offsets contiguous)
             // + 4 spaces = 136, so the data buffer starts at 8 + 136 = 144 = 18 × 8.
             // Data: a = [1, -2] at bytes 0..8, b = 3 at 8..12, little-endian IEEE 754.
             let header =
                 """{"__metadata__":{"k":"v"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[],"data_offsets":[8,12]}}    """B
 
-            let data =
-                [| 0x00uy; 0x00uy; 0x80uy; 0x3Fuy // 1.0
-                   0x00uy; 0x00uy; 0x00uy; 0xC0uy // -2.0
-                   0x00uy; 0x00uy; 0x40uy; 0x40uy |] // 3.0
+            let data = [|
+                0x00uy
+                0x00uy
+                0x80uy
+                0x3Fuy // 1.0
+                0x00uy
+                0x00uy
+                0x00uy
+                0xC0uy // -2.0
+                0x00uy
+                0x00uy
+                0x40uy
+                0x40uy
+            |] // 3.0
 
-            let expected = Array.concat [ [| 136uy; 0uy; 0uy; 0uy; 0uy; 0uy; 0uy; 0uy |]; header; data ]
+            let expected =
+                Array.concat [ [| 136uy; 0uy; 0uy; 0uy; 0uy; 0uy; 0uy; 0uy |]; header; data ]
 
-            let checkpoint =
-                { Tensors = [ tensor "b" [] [| 3.0f |]; tensor "a" [ 2 ] [| 1.0f; -2.0f |] ]
-                  Metadata = Map [ "k", "v" ] }
+            let checkpoint = {
+                Tensors = [ tensor "b" [] [| 3.0f |]; tensor "a" [ 2 ] [| 1.0f; -2.0f |] ]
+                Metadata = Map [ "k", "v" ]
+            }
 
             let bytes = toBytes checkpoint
             Expect.equal (headerLength bytes) 136UL "header length field"
@@ -173,45 +243,71 @@ let private goldenTests =
 
 let private writeValidationTests =
     let invalidCase name (checkpoint: Checkpoint) (fragment: string) =
-        testCase name <| fun () ->
+        testCase name
+        <| fun () ->
             let e = Expect.throwsC (fun () -> toBytes checkpoint |> ignore) id
             Expect.isTrue (e :? ArgumentException) (sprintf "ArgumentException, got %s" (e.GetType().Name))
             Expect.stringContains e.Message fragment "the error names the tensor and the problem"
 
-    let only t = { Tensors = [ t ]; Metadata = Map.empty }
+    let only t = {
+        Tensors = [ t ]
+        Metadata = Map.empty
+    }
     // Built from a char: the F# compiler turns a lone "\uD800" in a literal into U+FFFD.
     let loneSurrogate = string (char 0xD800)
 
     testList "write rejects" [
-        invalidCase "shape that disagrees with the data" (only (tensor "W1" [ 2; 3 ] (Array.zeroCreate 5)))
+        invalidCase
+            "shape that disagrees with the data"
+            (only (tensor "W1" [ 2; 3 ] (Array.zeroCreate 5)))
             "tensor 'W1': shape [2, 3] needs 6 values but Data has 5"
-        invalidCase "shape whose product overflows"
-            (only (tensor "W1" [ Int32.MaxValue; Int32.MaxValue; Int32.MaxValue ] [||])) "needs more than 2^63 values"
+        invalidCase
+            "shape whose product overflows"
+            (only (tensor "W1" [ Int32.MaxValue; Int32.MaxValue; Int32.MaxValue ] [||]))
+            "needs more than 2^63 values"
         invalidCase "negative dimension" (only (tensor "W1" [ -2; -3 ] (Array.zeroCreate 6))) "negative dimension -2"
-        invalidCase "duplicate names"
-            { Tensors = [ tensor "a" [] [| 1.0f |]; tensor "a" [] [| 2.0f |] ]; Metadata = Map.empty }
+        invalidCase
+            "duplicate names"
+            {
+                Tensors = [ tensor "a" [] [| 1.0f |]; tensor "a" [] [| 2.0f |] ]
+                Metadata = Map.empty
+            }
             "tensor 'a': appears 2 times (expected unique names)"
         invalidCase "empty name" (only (tensor "" [] [| 1.0f |])) "tensor name is empty"
-        invalidCase "the reserved name __metadata__" (only (tensor "__metadata__" [] [| 1.0f |]))
+        invalidCase
+            "the reserved name __metadata__"
+            (only (tensor "__metadata__" [] [| 1.0f |]))
             "reserved for metadata"
         invalidCase "a name with a lone surrogate" (only (tensor ("a" + loneSurrogate) [] [| 1.0f |])) "lone surrogate"
-        invalidCase "metadata with a lone surrogate" { Tensors = []; Metadata = Map [ "k", loneSurrogate ] }
+        invalidCase
+            "metadata with a lone surrogate"
+            {
+                Tensors = []
+                Metadata = Map [ "k", loneSurrogate ]
+            }
             "lone surrogate"
     ]
 
 let private atomicWriteTests =
     testList "atomic write" [
-        testCase "invalid input raises before the old file is touched" <| fun () ->
+        testCase "invalid input raises before the old file is touched"
+        <| fun () ->
             withTempDir (fun dir ->
                 let path = Path.Combine(dir, "model.safetensors")
                 write path sample
                 let before = File.ReadAllBytes path
-                let invalid = { sample with Tensors = [ tensor "W1" [ 2 ] [| 1.0f |] ] }
+
+                let invalid = {
+                    sample with
+                        Tensors = [ tensor "W1" [ 2 ] [| 1.0f |] ]
+                }
+
                 Expect.throwsT<ArgumentException> (fun () -> write path invalid) "invalid input"
                 Expect.equal (File.ReadAllBytes path) before "old file intact"
                 Expect.equal (Directory.GetFiles dir) [| path |] "no temp file left")
 
-        testCase "a failed move leaves no temp file" <| fun () ->
+        testCase "a failed move leaves no temp file"
+        <| fun () ->
             withTempDir (fun dir ->
                 // A directory where the file should go makes the final move fail.
                 let path = Path.Combine(dir, "model.safetensors")
@@ -219,16 +315,23 @@ let private atomicWriteTests =
                 Expect.throws (fun () -> write path sample) "cannot replace a directory"
                 Expect.isEmpty (Directory.GetFiles dir) "temp file removed")
 
-        testCase "overwrites an existing file" <| fun () ->
+        testCase "overwrites an existing file"
+        <| fun () ->
             withTempDir (fun dir ->
                 let path = Path.Combine(dir, "model.safetensors")
                 write path sample
-                let smaller = { Tensors = [ tensor "x" [] [| 1.0f |] ]; Metadata = Map.empty }
+
+                let smaller = {
+                    Tensors = [ tensor "x" [] [| 1.0f |] ]
+                    Metadata = Map.empty
+                }
+
                 write path smaller
                 Expect.equal (read path) smaller "new content"
                 Expect.equal (Directory.GetFiles dir) [| path |] "one file")
 
-        testCase "creates missing directories" <| fun () ->
+        testCase "creates missing directories"
+        <| fun () ->
             withTempDir (fun dir ->
                 let path = Path.Combine(dir, "runs", "7", "model.safetensors")
                 write path sample
@@ -242,7 +345,8 @@ let private malformed name (bytes: byte[]) (fragment: string) =
 let private valid = fileWith validHeader validData
 
 /// The valid file with one piece of its header replaced.
-let private corrupted old replacement = fileWith (withHeader old replacement) validData
+let private corrupted old replacement =
+    fileWith (withHeader old replacement) validData
 
 let private lengthFieldCases =
     let afterLength = valid.Length - 8
@@ -250,11 +354,17 @@ let private lengthFieldCases =
     testList "length field" [
         malformed "file shorter than 8 bytes" valid[..4] "file is 5 bytes, shorter than the 8-byte header length field"
         malformed "empty file" [||] "file is 0 bytes"
-        malformed "header length beyond the file" (overwriteLength (uint64 valid.Length) valid)
+        malformed
+            "header length beyond the file"
+            (overwriteLength (uint64 valid.Length) valid)
             (sprintf "byte 0: header length %d exceeds the %d bytes after the length field" valid.Length afterLength)
-        malformed "header length absurd" (overwriteLength UInt64.MaxValue valid)
+        malformed
+            "header length absurd"
+            (overwriteLength UInt64.MaxValue valid)
             "header length 18446744073709551615 exceeds the 100000000-byte limit"
-        malformed "header length just over 100 MB" (overwriteLength 100_000_001UL valid)
+        malformed
+            "header length just over 100 MB"
+            (overwriteLength 100_000_001UL valid)
             "exceeds the 100000000-byte limit"
     ]
 
@@ -267,18 +377,28 @@ let private headerTextCases =
     invalidUtf8[27] <- 0xFFuy
 
     testList "header text" [
-        malformed "header length zero" (overwriteLength 0UL valid)
+        malformed
+            "header length zero"
+            (overwriteLength 0UL valid)
             "header must be a JSON object starting with '{', found an empty header"
-        malformed "header not an object" (fileWith "[1]" [||])
+        malformed
+            "header not an object"
+            (fileWith "[1]" [||])
             "header must be a JSON object starting with '{', found byte 0x5B"
-        malformed "header with leading whitespace" (fileWith (" " + validHeader) validData)
+        malformed
+            "header with leading whitespace"
+            (fileWith (" " + validHeader) validData)
             "starting with '{', found byte 0x20"
         malformed "header not valid UTF-8" (fileWithBytes invalidUtf8 validData) "byte 35: header is not valid UTF-8"
         malformed "JSON unterminated" (fileWith (validHeader.TrimEnd '}') validData) "header is not well-formed JSON"
-        malformed "JSON with trailing garbage" (fileWith (validHeader + " x") validData)
+        malformed
+            "JSON with trailing garbage"
+            (fileWith (validHeader + " x") validData)
             "header is not well-formed JSON"
         malformed "JSON with a trailing comma" (corrupted "[0,8]}" "[0,8],}") "header is not well-formed JSON"
-        malformed "JSON nested deeper than the limit" (fileWith (deepMetadata 4) validData)
+        malformed
+            "JSON nested deeper than the limit"
+            (fileWith (deepMetadata 4) validData)
             "maximum configured depth of 4"
         malformed "JSON nested 100000 deep" (fileWith (deepMetadata 100_000) validData) "maximum configured depth of 4"
     ]
@@ -287,13 +407,21 @@ let private entryCases =
     let bEntry = """{"dtype":"F32","shape":[1],"data_offsets":[8,12]}"""
 
     testList "tensor entry" [
-        malformed "entry not an object" (corrupted bEntry "[8,12]")
+        malformed
+            "entry not an object"
+            (corrupted bEntry "[8,12]")
             "header field 'b': tensor entry must be a JSON object, found [8,12]"
-        malformed "entry missing a field" (corrupted ",\"shape\":[1]" "")
+        malformed
+            "entry missing a field"
+            (corrupted ",\"shape\":[1]" "")
             "header field 'b': has fields [data_offsets, dtype], expected exactly [dtype, shape, data_offsets]"
-        malformed "entry with an extra field" (corrupted "[8,12]}" "[8,12],\"extra\":0}")
+        malformed
+            "entry with an extra field"
+            (corrupted "[8,12]}" "[8,12],\"extra\":0}")
             "has fields [data_offsets, dtype, extra, shape]"
-        malformed "entry with a duplicate field" (corrupted "[8,12]}" "[8,12],\"dtype\":\"F32\"}")
+        malformed
+            "entry with a duplicate field"
+            (corrupted "[8,12]}" "[8,12],\"dtype\":\"F32\"}")
             "header field 'b': key 'dtype' appears 2 times"
         malformed "empty tensor name" (corrupted "\"b\"" "\"\"") "header field '': tensor name is empty"
         malformed "duplicate tensor names" (corrupted "\"b\"" "\"a\"") "header: key 'a' appears 2 times"
@@ -304,13 +432,17 @@ let private bDtype dtype = sprintf "\"%s\",\"shape\":[1]" dtype
 
 let private dtypeCases =
     testList "dtype" [
-        malformed "dtype not a string" (corrupted (bDtype "F32") "32,\"shape\":[1]")
+        malformed
+            "dtype not a string"
+            (corrupted (bDtype "F32") "32,\"shape\":[1]")
             "header field 'b': dtype must be a JSON string, found 32"
         malformed "dtype unknown" (corrupted (bDtype "F32") (bDtype "Q7")) "dtype \"Q7\" is unknown (expected F32)"
         yield!
             [ "F64"; "F16"; "BF16"; "I64"; "I32"; "I16"; "I8"; "U8"; "BOOL"; "F8_E4M3" ]
             |> List.map (fun dtype ->
-                malformed (sprintf "dtype %s unsupported" dtype) (corrupted (bDtype "F32") (bDtype dtype))
+                malformed
+                    (sprintf "dtype %s unsupported" dtype)
+                    (corrupted (bDtype "F32") (bDtype dtype))
                     (sprintf "header field 'b': dtype %s is not supported (expected F32)" dtype))
     ]
 
@@ -323,10 +455,14 @@ let private shapeCases =
         malformed "shape entry fractional" (corrupted "[1]" "[1.0]") (mustBe + ", found 1.0")
         malformed "shape entry a string" (corrupted "[1]" "[\"1\"]") (mustBe + ", found \"1\"")
         malformed "shape entry beyond int32" (corrupted "[1]" "[2147483648]") (mustBe + ", found 2147483648")
-        malformed "shape product overflows" (corrupted "[1]" "[2147483647,2147483647,2147483647]")
+        malformed
+            "shape product overflows"
+            (corrupted "[1]" "[2147483647,2147483647,2147483647]")
             "has more values than fit in 64 bits"
         malformed "shape product beyond an array" (corrupted "[1]" "[2147483647,2]") "more than one array holds"
-        malformed "shape disagrees with offsets" (corrupted "[1]" "[2]")
+        malformed
+            "shape disagrees with offsets"
+            (corrupted "[1]" "[2]")
             "header field 'b': shape [2] needs 8 bytes (2 F32 values) but data_offsets [8, 12] span 4 bytes"
     ]
 
@@ -336,9 +472,13 @@ let private offsetCases =
         malformed "offsets with three entries" (corrupted "[8,12]" "[8,12,12]") "found [8,12,12]"
         malformed "offset negative" (corrupted "[0,8]" "[-8,8]") "found [-8,8]"
         malformed "offset beyond int64" (corrupted "[8,12]" "[8,9223372036854775808]") "found [8,9223372036854775808]"
-        malformed "offsets begin after end" (corrupted "[8,12]" "[12,8]")
+        malformed
+            "offsets begin after end"
+            (corrupted "[8,12]" "[12,8]")
             "header field 'b': data_offsets [12, 8] begin after end"
-        malformed "offsets end beyond the data buffer" (corrupted "[8,12]" "[8,400]")
+        malformed
+            "offsets end beyond the data buffer"
+            (corrupted "[8,12]" "[8,400]")
             "header field 'b': data_offsets [8, 400] end beyond data buffer of 12 bytes"
     ]
 
@@ -346,21 +486,30 @@ let private layoutCases =
     let extra = floats [ 4.0f ]
 
     testList "layout" [
-        malformed "tensors overlap" (fileWith (withHeader "[8,12]" "[4,8]") validData[..7])
+        malformed
+            "tensors overlap"
+            (fileWith (withHeader "[8,12]" "[4,8]") validData[..7])
             "header field 'b': data_offsets [4, 8] overlap tensor 'a', which ends at 8"
-        malformed "gap between tensors" (fileWith (withHeader "[8,12]" "[12,16]") (Array.append validData extra))
+        malformed
+            "gap between tensors"
+            (fileWith (withHeader "[8,12]" "[12,16]") (Array.append validData extra))
             "header field 'b': data_offsets [12, 16] leave bytes 8..12 of the data buffer uncovered"
-        malformed "extra bytes after the tensors" (fileWith validHeader (Array.append validData extra))
+        malformed
+            "extra bytes after the tensors"
+            (fileWith validHeader (Array.append validData extra))
             "byte 153: data buffer has 16 bytes but tensors cover only 12 (expected no extra bytes)"
     ]
 
 let private metadataCases =
-    let mustBe = "header field '__metadata__': metadata must be a JSON object of strings"
+    let mustBe =
+        "header field '__metadata__': metadata must be a JSON object of strings"
 
     testList "metadata" [
         malformed "metadata not an object" (corrupted "{\"k\":\"v\"}" "\"k\"") (mustBe + ", found \"k\"")
         malformed "metadata null" (corrupted "{\"k\":\"v\"}" "null") (mustBe + ", found null")
-        malformed "metadata value not a string" (corrupted "\"v\"" "1")
+        malformed
+            "metadata value not a string"
+            (corrupted "\"v\"" "1")
             "metadata value of 'k' must be a JSON string, found 1"
         malformed "metadata with a duplicate key" (corrupted "\"v\"" "\"v\",\"k\":\"w\"") "key 'k' appears 2 times"
     ]
@@ -376,7 +525,8 @@ let private malformedTests =
         layoutCases
         metadataCases
 
-        testCase "read names the path" <| fun () ->
+        testCase "read names the path"
+        <| fun () ->
             withTempDir (fun dir ->
                 let path = Path.Combine(dir, "short.safetensors")
                 File.WriteAllBytes(path, [| 1uy; 2uy |])
@@ -386,22 +536,24 @@ let private malformedTests =
 
 /// Mutations of a valid file; each must parse or raise InvalidFileException, never anything else.
 let private fuzzCase name (mutate: Random -> byte[] -> byte[]) =
-    testCase name <| fun () ->
+    testCase name
+    <| fun () ->
         let valid = toBytes sample
         let random = Random 20240917
 
-        let outcomes =
-            [ for i in 1..2000 ->
-                  let mutated = mutate random (Array.copy valid)
+        let outcomes = [
+            for i in 1..2000 ->
+                let mutated = mutate random (Array.copy valid)
 
-                  try
-                      ofBytes "fuzz" mutated |> ignore
-                      true
-                  with
-                  | :? InvalidFileException -> false
-                  | e ->
-                      let file = Convert.ToBase64String mutated
-                      failtestf "mutation %d (base64 %s) raised %s: %s" i file (e.GetType().Name) e.Message ]
+                try
+                    ofBytes "fuzz" mutated |> ignore
+                    true
+                with
+                | :? InvalidFileException -> false
+                | e ->
+                    let file = Convert.ToBase64String mutated
+                    failtestf "mutation %d (base64 %s) raised %s: %s" i file (e.GetType().Name) e.Message
+        ]
 
         Expect.contains outcomes false "some mutations are rejected"
 
@@ -415,11 +567,14 @@ let private fuzzTests =
             for _ in 1 .. random.Next(1, 5) do
                 let at = random.Next bytes.Length
                 bytes[at] <- bytes[at] ^^^ (1uy <<< random.Next 8)
+
             bytes)
         fuzzCase "header bytes replaced by JSON punctuation and digits" (fun random bytes ->
             let stop = headerEnd bytes
+
             for _ in 1 .. random.Next(1, 4) do
                 bytes[random.Next(8, stop)] <- jsonBytes[random.Next jsonBytes.Length]
+
             bytes)
         fuzzCase "truncations" (fun random bytes -> bytes[.. random.Next bytes.Length - 1])
         fuzzCase "header length overwrites" (fun random bytes ->
@@ -429,6 +584,7 @@ let private fuzzTests =
                 | 1 -> uint64 (random.NextInt64())
                 | 2 -> uint64 (random.Next(100_000_000, Int32.MaxValue))
                 | _ -> uint64 (max 0 (headerEnd bytes - 8 + random.Next(-16, 17)))
+
             overwriteLength n bytes)
         fuzzCase "extended with random bytes" (fun random bytes ->
             let extra = Array.zeroCreate (random.Next(1, 64))
@@ -472,7 +628,9 @@ let private ofNumpyJson (json: string) =
         root.EnumerateObject()
         |> Seq.filter (fun p -> p.Name <> "__metadata__")
         |> Seq.map (fun p ->
-            let ints (name: string) = p.Value.GetProperty(name).EnumerateArray() |> Seq.map _.GetInt32() |> List.ofSeq
+            let ints (name: string) =
+                p.Value.GetProperty(name).EnumerateArray() |> Seq.map _.GetInt32() |> List.ofSeq
+
             let values =
                 p.Value.GetProperty("values").EnumerateArray()
                 |> Seq.map (fun v -> float32 (v.GetDouble()))
@@ -481,11 +639,15 @@ let private ofNumpyJson (json: string) =
             tensor p.Name (ints "shape") values)
         |> List.ofSeq
 
-    normalized { Tensors = tensors; Metadata = metadata }
+    normalized {
+        Tensors = tensors
+        Metadata = metadata
+    }
 
 let private numpyTests =
     testList "numpy" [
-        testCase "a NumPy reader using only json, struct and numpy sees the same tensors" <| fun () ->
+        testCase "a NumPy reader using only json, struct and numpy sees the same tensors"
+        <| fun () ->
             Python.withNumpy (fun () ->
                 withTempDir (fun dir ->
                     let path = Path.Combine(dir, "model.safetensors")

@@ -11,17 +11,28 @@ open Hybrid.Engine.Training
 
 // ---- Data built the way scripts build it ----
 
-let fractions: Fractions = { Train = 0.7; Validation = 0.15; Test = 0.15 }
+let fractions: Fractions = {
+    Train = 0.7
+    Validation = 0.15
+    Test = 0.15
+}
 
-let iris = lazy ({ Name = "iris"; Split = Dataset.iris () |> Dataset.split fractions 42UL }: Data)
+let iris =
+    lazy
+        ({
+            Name = "iris"
+            Split = Dataset.iris () |> Dataset.split fractions 42UL
+        }
+        : Data)
 
-let sweepOver (name: string) (widths: int list) : Sweep =
-    { Sweep.create name iris.Value with
+let sweepOver (name: string) (widths: int list) : Sweep = {
+    Sweep.create name iris.Value with
         Base = { Settings.defaults with Epochs = 3 }
         Space = [ M, ints widths; LearningRate, LogRange(1e-3, 1e-2) ]
         Strategy = Strategy.Grid 2
         Seeds = [ 1UL; UInt64.MaxValue ]
-        Notes = "store tests <&>" }
+        Notes = "store tests <&>"
+}
 
 /// 2 widths × 2 learning rates × 2 seeds = 8 trials.
 let small () = sweepOver "small" [ 4; 8 ]
@@ -29,33 +40,62 @@ let small () = sweepOver "small" [ 4; 8 ]
 let manifest = [ "git commit", "0123abc"; "dirty", "false"; "engine", Engine.version ]
 
 /// Awkward numbers on purpose: thirds, π, a huge and a tiny value, so a lossy round trip shows.
-let historyOf (trial: Trial) (epochs: int) =
-    [ for e in 1..epochs ->
-          let k = float (e + trial.Configuration) + float (trial.Seed % 1000UL)
-          EpochMetrics(e, 1.0 / (3.0 * k), Math.PI / (7.0 + k), Nullable(1e300 / k), Nullable(5e-324 * float e), 3e-3 * (0.9 ** float e)) ]
+let historyOf (trial: Trial) (epochs: int) = [
+    for e in 1..epochs ->
+        let k = float (e + trial.Configuration) + float (trial.Seed % 1000UL)
+
+        EpochMetrics(
+            e,
+            1.0 / (3.0 * k),
+            Math.PI / (7.0 + k),
+            Nullable(1e300 / k),
+            Nullable(5e-324 * float e),
+            3e-3 * (0.9 ** float e)
+        )
+]
 
 let resultOf (trial: Trial) (status: Status) : TrialResult =
     let k = float trial.Configuration + 1.0
-    { Trial = trial
-      Status = status
-      Reason = (match status with Completed | Pruned -> "" | Diverged -> "the loss turned non-finite in epoch 3" | Failed -> "out of memory")
-      History = historyOf trial 3
-      Stop = (match status with Diverged -> StopReason.Diverged | _ -> StopReason.EarlyStopped)
-      KeptEpoch = 2
-      ValidationLoss = 1.0 / (3.0 * k)
-      ValidationAccuracy = (match status with Completed -> 0.9 + 1.0 / 97.0 | _ -> nan)
-      TestLoss = Math.E / k
-      TestAccuracy = 2.0 / 3.0
-      Seconds = 12.345678901234567 * k }
+
+    {
+        Trial = trial
+        Status = status
+        Reason =
+            (match status with
+             | Completed
+             | Pruned -> ""
+             | Diverged -> "the loss turned non-finite in epoch 3"
+             | Failed -> "out of memory")
+        History = historyOf trial 3
+        Stop =
+            (match status with
+             | Diverged -> StopReason.Diverged
+             | _ -> StopReason.EarlyStopped)
+        KeptEpoch = 2
+        ValidationLoss = 1.0 / (3.0 * k)
+        ValidationAccuracy =
+            (match status with
+             | Completed -> 0.9 + 1.0 / 97.0
+             | _ -> nan)
+        TestLoss = Math.E / k
+        TestAccuracy = 2.0 / 3.0
+        Seconds = 12.345678901234567 * k
+    }
 
 // ---- Comparisons by bits ----
 
 let bits (x: float) = BitConverter.DoubleToInt64Bits x
 
-let optionalBits (x: Nullable<float>) = if x.HasValue then Some(bits x.Value) else None
+let optionalBits (x: Nullable<float>) =
+    if x.HasValue then Some(bits x.Value) else None
 
 let epochBits (m: EpochMetrics) =
-    m.Epoch, bits m.TrainLoss, bits m.TrainAccuracy, optionalBits m.ValidationLoss, optionalBits m.ValidationAccuracy, bits m.LearningRate
+    m.Epoch,
+    bits m.TrainLoss,
+    bits m.TrainAccuracy,
+    optionalBits m.ValidationLoss,
+    optionalBits m.ValidationAccuracy,
+    bits m.LearningRate
 
 let expectStored (stored: StoredTrial) (result: TrialResult) =
     let trial = result.Trial
@@ -68,8 +108,27 @@ let expectStored (stored: StoredTrial) (result: TrialResult) =
     Expect.equal stored.Reason result.Reason "reason"
     Expect.equal stored.Stop (Some result.Stop) "stop"
     Expect.equal stored.KeptEpoch (Some result.KeptEpoch) "kept epoch"
-    let figures (t: StoredTrial) = [ t.ValidationLoss; t.ValidationAccuracy; t.TestLoss; t.TestAccuracy; t.Seconds ] |> List.map (Option.map bits)
-    let expected = [ result.ValidationLoss; result.ValidationAccuracy; result.TestLoss; result.TestAccuracy; result.Seconds ] |> List.map (bits >> Some)
+
+    let figures (t: StoredTrial) =
+        [
+            t.ValidationLoss
+            t.ValidationAccuracy
+            t.TestLoss
+            t.TestAccuracy
+            t.Seconds
+        ]
+        |> List.map (Option.map bits)
+
+    let expected =
+        [
+            result.ValidationLoss
+            result.ValidationAccuracy
+            result.TestLoss
+            result.TestAccuracy
+            result.Seconds
+        ]
+        |> List.map (bits >> Some)
+
     Expect.equal (figures stored) expected "final figures, bit for bit"
     Expect.isSome stored.FinishedUtc "finished time"
     Expect.equal (stored.History |> List.map epochBits) (result.History |> List.map epochBits) "history, bit for bit"
@@ -77,9 +136,14 @@ let expectStored (stored: StoredTrial) (result: TrialResult) =
 // ---- Temporary stores, on either database ----
 
 let withDir (body: string -> unit) =
-    let dir = Path.Combine(Path.GetTempPath(), "hybrid-store-" + Guid.NewGuid().ToString "N")
-    try body dir
-    finally if Directory.Exists dir then Directory.Delete(dir, true)
+    let dir =
+        Path.Combine(Path.GetTempPath(), "hybrid-store-" + Guid.NewGuid().ToString "N")
+
+    try
+        body dir
+    finally
+        if Directory.Exists dir then
+            Directory.Delete(dir, true)
 
 /// An empty store: a SQLite file in a temporary folder, or a fresh PostgreSQL database.
 let withStore (backend: Backend) (body: Store -> unit) =
@@ -104,7 +168,9 @@ let withSweep backend (body: Store -> Sweep -> Trial list -> unit) =
 
 /// A connection beside the store's, pooled off so the file is closed when it is disposed.
 let raw (file: string) =
-    let connection = new SqliteConnection(SqliteConnectionStringBuilder(DataSource = file, Pooling = false).ConnectionString)
+    let connection =
+        new SqliteConnection(SqliteConnectionStringBuilder(DataSource = file, Pooling = false).ConnectionString)
+
     connection.Open()
     connection
 
@@ -138,4 +204,5 @@ let storeError action : StoreException = Common.raised action
 let elsewhere = "another-machine/4242/170000"
 
 /// A safetensors-like blob; the store keeps models and checkpoints as opaque bytes.
-let blob (length: int) (seed: int) = Array.init length (fun i -> byte ((i * 31 + seed) % 251))
+let blob (length: int) (seed: int) =
+    Array.init length (fun i -> byte ((i * 31 + seed) % 251))

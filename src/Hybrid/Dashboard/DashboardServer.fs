@@ -43,16 +43,25 @@ module DashboardServer =
         lazy
             (let runtime = DirectoryInfo(RuntimeEnvironment.GetRuntimeDirectory())
              let frameworks = nonNull (nonNull runtime.Parent).Parent
-             let shared = Path.Combine(frameworks.FullName, "Microsoft.AspNetCore.App", runtime.Name)
+
+             let shared =
+                 Path.Combine(frameworks.FullName, "Microsoft.AspNetCore.App", runtime.Name)
+
              AppDomain.CurrentDomain.add_AssemblyResolve (fun _ args ->
-                 let file = Path.Combine(shared, string (Reflection.AssemblyName(args.Name).Name) + ".dll")
-                 if File.Exists file then Reflection.Assembly.LoadFrom file else null))
+                 let file =
+                     Path.Combine(shared, string (Reflection.AssemblyName(args.Name).Name) + ".dll")
+
+                 if File.Exists file then
+                     Reflection.Assembly.LoadFrom file
+                 else
+                     null))
 
     let private headers (response: HttpResponse) (answer: DashboardResponse) =
         // Scripts, styles and data only from the dashboard itself; plotly.js's parallel coordinates
         // generate code with `Function` ('unsafe-eval') and it injects its own style elements.
         response.Headers["Content-Security-Policy"] <-
             "default-src 'none'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
         response.Headers["X-Content-Type-Options"] <- "nosniff"
         response.Headers["Referrer-Policy"] <- "no-referrer"
         response.Headers["Cache-Control"] <- "no-store"
@@ -61,41 +70,82 @@ module DashboardServer =
 
     let private handle (dashboard: DashboardContext) (context: HttpContext) =
         let request = context.Request
+
         let answer =
             try
-                DashboardRoutes.answer
-                    dashboard
-                    { Method = request.Method; Host = request.Host.Host; Path = string request.Path; Query = string request.QueryString }
-            with e ->
-                { Status = 500; ContentType = "text/html; charset=utf-8"; Body = DashboardPages.problem "Dashboard error" e.Message }
+                DashboardRoutes.answer dashboard {
+                    Method = request.Method
+                    Host = request.Host.Host
+                    Path = string request.Path
+                    Query = string request.QueryString
+                }
+            with e -> {
+                Status = 500
+                ContentType = "text/html; charset=utf-8"
+                Body = DashboardPages.problem "Dashboard error" e.Message
+            }
+
         headers context.Response answer
-        if request.Method = "HEAD" then Threading.Tasks.Task.CompletedTask else context.Response.WriteAsync answer.Body
+
+        if request.Method = "HEAD" then
+            Threading.Tasks.Task.CompletedTask
+        else
+            context.Response.WriteAsync answer.Body
 
     /// Starts Kestrel; kept apart from `start` so ASP.NET Core's types load only after `aspNetCore`.
     [<MethodImpl(MethodImplOptions.NoInlining)>]
-    let private host (address: IPAddress) (port: int) (store: unit -> Store) : string * (unit -> unit) * (unit -> unit) =
+    let private host
+        (address: IPAddress)
+        (port: int)
+        (store: unit -> Store)
+        : string * (unit -> unit) * (unit -> unit) =
         let builder = WebApplication.CreateEmptyBuilder(WebApplicationOptions())
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(fun options -> options.Listen(address, port)) |> ignore
+
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(fun options -> options.Listen(address, port))
+        |> ignore
+
         let app = builder.Build()
-        app.Run(RequestDelegate(handle { Listening = string address; Store = store; Figures = DashboardFigures(); Latest = DashboardLatest() }))
+
+        app.Run(
+            RequestDelegate(
+                handle {
+                    Listening = string address
+                    Store = store
+                    Figures = DashboardFigures()
+                    Latest = DashboardLatest()
+                }
+            )
+        )
+
         try
             app.StartAsync().GetAwaiter().GetResult()
         with :? IOException as e ->
             let problem =
                 match e.InnerException with
-                | :? AddressInUseException -> "the port is already in use (another dashboard or program listens there): choose another with --port"
+                | :? AddressInUseException ->
+                    "the port is already in use (another dashboard or program listens there): choose another with --port"
                 | _ -> e.Message
-            raise (DashboardException(sprintf "cannot serve the dashboard on %s port %d: %s" (string address) port problem))
-        let addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>() |> nonNull
+
+            raise (
+                DashboardException(sprintf "cannot serve the dashboard on %s port %d: %s" (string address) port problem)
+            )
+
+        let addresses =
+            app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()
+            |> nonNull
+
         let url = addresses.Addresses |> Seq.head
         // The host's console lifetime takes Ctrl+C and SIGTERM and signals this token.
-        let waitForShutdown () = app.Lifetime.ApplicationStopping.WaitHandle.WaitOne() |> ignore
+        let waitForShutdown () =
+            app.Lifetime.ApplicationStopping.WaitHandle.WaitOne() |> ignore
+
         url, waitForShutdown, (fun () -> app.DisposeAsync().AsTask().GetAwaiter().GetResult())
 
     /// The store, opened read-only on first use and again after an attempt that failed.
     let private opener (location: string) =
         let gate = obj ()
         let mutable opened: Store option = None
+
         let get () =
             lock gate (fun () ->
                 match opened with
@@ -104,7 +154,10 @@ module DashboardServer =
                     let store = Store.openReadOnly patience location
                     opened <- Some store
                     store)
-        let close () = lock gate (fun () -> opened |> Option.iter (fun s -> (s :> IDisposable).Dispose()))
+
+        let close () =
+            lock gate (fun () -> opened |> Option.iter (fun s -> (s :> IDisposable).Dispose()))
+
         get, close
 
     /// Serves the dashboard of every sweep in the store at `location` (a SQLite file, or a PostgreSQL
@@ -114,7 +167,14 @@ module DashboardServer =
         aspNetCore.Force()
         let store, close = opener location
         let url, waitForShutdown, stop = host address port store
-        new Dashboard(url, waitForShutdown, (fun () -> stop (); close ()))
+
+        new Dashboard(
+            url,
+            waitForShutdown,
+            (fun () ->
+                stop ()
+                close ())
+        )
 
     /// Serves until Ctrl+C or SIGTERM.
     let run (location: string) (address: IPAddress) (port: int) =

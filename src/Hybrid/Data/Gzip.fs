@@ -12,7 +12,8 @@ open System.IO.Compression
 /// The CRC-32 of ISO 3309 that gzip uses: reflected polynomial 0xEDB88320, one table entry per byte.
 let private crcTable =
     Array.init 256 (fun n ->
-        (uint32 n, [ 1..8 ]) ||> List.fold (fun c _ -> if c &&& 1u = 1u then 0xEDB88320u ^^^ (c >>> 1) else c >>> 1))
+        (uint32 n, [ 1..8 ])
+        ||> List.fold (fun c _ -> if c &&& 1u = 1u then 0xEDB88320u ^^^ (c >>> 1) else c >>> 1))
 
 /// Extends a CRC-32 (start from 0) over more bytes.
 let crc32 (crc: uint32, bytes: ReadOnlySpan<byte>) =
@@ -41,6 +42,7 @@ type private Verified(file: string, compressed: Stream) =
         compressed.Position <- trailerAt
         compressed.ReadExactly(Span trailer)
         compressed.Position <- 0L
+
         BinaryPrimitives.ReadUInt32LittleEndian(ReadOnlySpan(trailer, 0, 4)),
         BinaryPrimitives.ReadUInt32LittleEndian(ReadOnlySpan(trailer, 4, 4))
 
@@ -68,7 +70,7 @@ type private Verified(file: string, compressed: Stream) =
             with :? InvalidDataException as e ->
                 fail file "" (sprintf "not a valid gzip stream (%s)" e.Message)
 
-        crc <- crc32 (crc, Span<byte>.op_Implicit (buffer.Slice(0, count)))
+        crc <- crc32 (crc, Span<byte>.op_Implicit(buffer.Slice(0, count)))
         length <- length + int64 count
 
         if count = 0 && buffer.Length > 0 then
@@ -108,6 +110,12 @@ let decompressed (file: string) (stream: Stream) : Stream =
     if first <> 0x1f || second <> 0x8b then
         stream
     elif stream.Length < smallestMember then
-        fail file "" (sprintf "%d bytes are too few for a gzip member (header, data and trailer need %d)" stream.Length smallestMember)
+        fail
+            file
+            ""
+            (sprintf
+                "%d bytes are too few for a gzip member (header, data and trailer need %d)"
+                stream.Length
+                smallestMember)
     else
         new Verified(file, stream)

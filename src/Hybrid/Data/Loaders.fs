@@ -25,22 +25,24 @@ module Csv =
         | Indices of classes: int option
 
     /// Blank lines are skipped; fields may be double-quoted; numbers use '.' as the decimal point.
-    type Options =
-        { /// Lines before the header (or the data) to ignore, such as scikit-learn's preamble
-          /// `569,30,malignant,benign`; errors still name the file's own line numbers.
-          SkipLines: int
-          Header: bool
-          Separator: char
-          Label: LabelColumn
-          Labels: Labels }
+    type Options = {
+        /// Lines before the header (or the data) to ignore, such as scikit-learn's preamble
+        /// `569,30,malignant,benign`; errors still name the file's own line numbers.
+        SkipLines: int
+        Header: bool
+        Separator: char
+        Label: LabelColumn
+        Labels: Labels
+    }
 
     /// Nothing skipped, a header line, comma-separated, the label in the last column, class names as text.
-    let defaults =
-        { SkipLines = 0
-          Header = true
-          Separator = ','
-          Label = Last
-          Labels = Names }
+    let defaults = {
+        SkipLines = 0
+        Header = true
+        Separator = ','
+        Label = Last
+        Labels = Names
+    }
 
     let private labelColumn file (options: Options) (reference: Reading.Line) =
         let width = reference.Fields.Length
@@ -56,7 +58,12 @@ module Csv =
         | Name name ->
             match Array.IndexOf(reference.Fields, name) with
             | -1 ->
-                let shown = reference.Fields |> Array.truncate 5 |> Array.map Excerpt.text |> String.concat ", "
+                let shown =
+                    reference.Fields
+                    |> Array.truncate 5
+                    |> Array.map Excerpt.text
+                    |> String.concat ", "
+
                 let more = if reference.Fields.Length > 5 then ", ..." else ""
                 Reading.fail file where (sprintf "no column is named \"%s\"; the header has %s%s" name shown more)
             | i -> i
@@ -68,7 +75,11 @@ module Csv =
         |> Array.tryFind (fun row -> row.Fields[column] = "")
         |> Option.iter (fun row -> Reading.fail file (Reading.at row.Number (column + 1)) "the label is empty")
 
-        let names = texts |> Array.distinct |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b))
+        let names =
+            texts
+            |> Array.distinct
+            |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b))
+
         let index = names |> Array.mapi (fun i name -> name, i) |> dict
         texts |> Array.map (fun text -> index[text]), names
 
@@ -76,7 +87,8 @@ module Csv =
     /// cannot show more classes than it has rows, and a stray huge label must not become millions
     /// of class names.
     let private classesByIndex file (rows: Reading.Line[]) column classes =
-        let labels = rows |> Array.map (fun row -> Reading.classIndex file row column classes)
+        let labels =
+            rows |> Array.map (fun row -> Reading.classIndex file row column classes)
 
         let count =
             classes
@@ -107,7 +119,10 @@ module Csv =
         let _, lines = Reading.lines file options.Separator options.SkipLines reader
 
         if lines.Length = 0 && options.SkipLines > 0 then
-            Reading.fail file (Reading.at (options.SkipLines + 1) 1) (sprintf "no data follow the %d skipped lines" options.SkipLines)
+            Reading.fail
+                file
+                (Reading.at (options.SkipLines + 1) 1)
+                (sprintf "no data follow the %d skipped lines" options.SkipLines)
 
         if lines.Length = 0 then
             Reading.fail file (Reading.at 1 1) "the file is empty"
@@ -121,25 +136,35 @@ module Csv =
         if reference.Fields.Length < 2 then
             Reading.fail file (Reading.at reference.Number 1) "rows need at least one feature besides the label"
 
-        let why = sprintf " as %s line %d" (if options.Header then "in the header on" else "on") reference.Number
+        let why =
+            sprintf " as %s line %d" (if options.Header then "in the header on" else "on") reference.Number
+
         rows |> Array.iter (Reading.checkWidth file reference.Fields.Length why)
         let label = labelColumn file options reference
-        let featureColumns = [| 0 .. reference.Fields.Length - 1 |] |> Array.except [ label ]
+
+        let featureColumns =
+            [| 0 .. reference.Fields.Length - 1 |] |> Array.except [ label ]
 
         let labels, classNames =
             match options.Labels with
             | Names -> classesByName file rows label
             | Indices classes -> classesByIndex file rows label classes
 
-        { Name = nonNull (Path.GetFileName file)
-          Features = Reading.features file rows featureColumns
-          Rows = rows.Length
-          Columns = featureColumns.Length
-          Labels = labels
-          ClassNames = classNames
-          FeatureNames =
-            featureColumns
-            |> Array.map (fun c -> if options.Header then reference.Fields[c] else sprintf "column %d" (c + 1)) }
+        {
+            Name = nonNull (Path.GetFileName file)
+            Features = Reading.features file rows featureColumns
+            Rows = rows.Length
+            Columns = featureColumns.Length
+            Labels = labels
+            ClassNames = classNames
+            FeatureNames =
+                featureColumns
+                |> Array.map (fun c ->
+                    if options.Header then
+                        reference.Fields[c]
+                    else
+                        sprintf "column %d" (c + 1))
+        }
 
     /// The data set in a delimited text file, plain or gzip.
     let load (options: Options) (path: string) : Dataset =
@@ -161,11 +186,15 @@ module Idx =
             Reading.fail path (at 0) (sprintf "%d bytes are too few for an IDX magic number" bytes.Length)
 
         if bytes[0] <> 0uy || bytes[1] <> 0uy then
-            let problem = sprintf "not an IDX file: the magic number must start 00 00, found %02x %02x" bytes[0] bytes[1]
+            let problem =
+                sprintf "not an IDX file: the magic number must start 00 00, found %02x %02x" bytes[0] bytes[1]
+
             Reading.fail path (at 0) problem
 
         if bytes[2] <> 0x08uy then
-            let problem = sprintf "element type 0x%02x is not supported, only unsigned bytes (0x08) as in MNIST" bytes[2]
+            let problem =
+                sprintf "element type 0x%02x is not supported, only unsigned bytes (0x08) as in MNIST" bytes[2]
+
             Reading.fail path (at 2) problem
 
         let count = int bytes[3]
@@ -175,21 +204,28 @@ module Idx =
             Reading.fail path (at 3) "an IDX file needs at least one dimension, found 0"
 
         if bytes.Length < dataStart then
-            let problem = sprintf "%d dimensions need a %d-byte header, the file has %d bytes" count dataStart bytes.Length
+            let problem =
+                sprintf "%d dimensions need a %d-byte header, the file has %d bytes" count dataStart bytes.Length
+
             Reading.fail path (at 3) problem
 
-        let dims = Array.init count (fun i -> BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(bytes, 4 + 4 * i, 4)))
+        let dims =
+            Array.init count (fun i -> BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(bytes, 4 + 4 * i, 4)))
 
         dims
         |> Array.tryFindIndex (fun d -> d < 0)
-        |> Option.iter (fun i ->
-            Reading.fail path (at (4 + 4 * i)) (sprintf "dimension %d is negative (%d)" i dims[i]))
+        |> Option.iter (fun i -> Reading.fail path (at (4 + 4 * i)) (sprintf "dimension %d is negative (%d)" i dims[i]))
 
         // A zero makes an empty file: no items, or items without a single value (no feature columns).
         dims
         |> Array.tryFindIndex (fun d -> d = 0)
         |> Option.iter (fun i ->
-            let what = if i = 0 then "the file holds no items" else "each item would hold no values"
+            let what =
+                if i = 0 then
+                    "the file holds no items"
+                else
+                    "each item would hold no values"
+
             Reading.fail path (at (4 + 4 * i)) (sprintf "dimension %d is 0: %s" i what))
 
         let needed = dims |> Array.fold (fun product d -> product * bigint d) 1I
@@ -198,7 +234,10 @@ module Idx =
 
         if needed <> bigint available then
             let shape = dims |> Array.map string |> String.concat "×" |> Excerpt.text
-            let problem = sprintf "dimensions %s need %O bytes of data, the file has %d" shape needed available
+
+            let problem =
+                sprintf "dimensions %s need %O bytes of data, the file has %d" shape needed available
+
             Reading.fail path (at dataStart) problem
 
         dims
@@ -221,7 +260,15 @@ module Idx =
         |> Array.tryFindIndex (fun label -> label >= classNames.Length)
         |> Option.iter (fun i ->
             let names = String.Join(", ", classNames)
-            let problem = sprintf "label %d is out of range: %d classes are given (%s), so 0..%d" labels[i] classNames.Length names (classNames.Length - 1)
+
+            let problem =
+                sprintf
+                    "label %d is out of range: %d classes are given (%s), so 0..%d"
+                    labels[i]
+                    classNames.Length
+                    names
+                    (classNames.Length - 1)
+
             Reading.fail path (at (start + i)) problem)
 
         labels
@@ -231,8 +278,12 @@ module Idx =
     /// labels file need not hold every class (a small test file may lack the last), yet its parts
     /// must share one class list with the training file's.
     let load (classNames: string[]) (imagesPath: string) (labelsPath: string) : Dataset =
-        let dims, pixels, pixelsStart = read imagesPath (fun rank -> rank >= 2) "an images file of 2 or more dimensions"
-        let counts, labelBytes, labelsStart = read labelsPath (fun rank -> rank = 1) "a labels file of 1 dimension"
+        let dims, pixels, pixelsStart =
+            read imagesPath (fun rank -> rank >= 2) "an images file of 2 or more dimensions"
+
+        let counts, labelBytes, labelsStart =
+            read labelsPath (fun rank -> rank = 1) "a labels file of 1 dimension"
+
         let rows = dims[0]
 
         if counts[0] <> rows then
@@ -241,10 +292,12 @@ module Idx =
         let columns = (pixels.Length - pixelsStart) / rows
         let labels = labelsOf labelsPath classNames labelBytes labelsStart rows
 
-        { Name = nonNull (Path.GetFileName imagesPath)
-          Features = Array.init (rows * columns) (fun i -> float32 pixels[pixelsStart + i])
-          Rows = rows
-          Columns = columns
-          Labels = labels
-          ClassNames = Array.copy classNames
-          FeatureNames = Array.init columns (sprintf "pixel_%d") }
+        {
+            Name = nonNull (Path.GetFileName imagesPath)
+            Features = Array.init (rows * columns) (fun i -> float32 pixels[pixelsStart + i])
+            Rows = rows
+            Columns = columns
+            Labels = labels
+            ClassNames = Array.copy classNames
+            FeatureNames = Array.init columns (sprintf "pixel_%d")
+        }

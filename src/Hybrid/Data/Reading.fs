@@ -10,7 +10,8 @@ open System.Text
 /// A non-blank line of delimited text, split into trimmed fields.
 type Line = { Number: int; Fields: string[] }
 
-let at line column = sprintf "line %d, column %d" line column
+let at line column =
+    sprintf "line %d, column %d" line column
 
 let fail file location problem =
     raise (InvalidFileException(file, location, problem))
@@ -21,7 +22,7 @@ let readAllBytes (path: string) : byte[] =
     use file = File.OpenRead path
     use content = Gzip.decompressed path file
     use buffer = new MemoryStream()
-    let chunk = Array.zeroCreate<byte> (1 <<< 16)
+    let chunk = Array.zeroCreate<byte>(1 <<< 16)
 
     let rec copy () =
         let count = content.Read(chunk, 0, chunk.Length)
@@ -69,7 +70,8 @@ type private Marking() =
     override _.MaxCharCount = 1
     override _.CreateFallbackBuffer() = MarkingBuffer()
 
-let private utf8 = Encoding.GetEncoding("utf-8", EncoderFallback.ExceptionFallback, Marking())
+let private utf8 =
+    Encoding.GetEncoding("utf-8", EncoderFallback.ExceptionFallback, Marking())
 
 /// A reader of the stream's text as UTF-8 (or UTF-16 with a byte-order mark), decompressed and
 /// verified when gzip; invalid bytes reach `lines` marked, to be refused there.
@@ -114,7 +116,9 @@ let private checkUnicode file number (fields: string[]) =
     match fields |> Array.tryFindIndex _.Contains(invalidMark) with
     | None -> ()
     | Some column ->
-        let problem = "the text is not valid UTF-8; Hybrid reads text files as UTF-8 and refuses to guess another encoding, so save the file as UTF-8"
+        let problem =
+            "the text is not valid UTF-8; Hybrid reads text files as UTF-8 and refuses to guess another encoding, so save the file as UTF-8"
+
         fail file (at number (column + 1)) problem
 
 /// The first `skip` lines of the file as they are (blank ones included), then every non-blank line
@@ -180,7 +184,9 @@ let classIndex file (line: Line) column (classes: int option) : int =
     | (true, value), _ when value <> Math.Round value || value < 0.0 || value > float Int32.MaxValue ->
         fail file where (sprintf "expected a class index (an integer from 0), found %s" quoted)
     | (true, value), Some count when int value >= count ->
-        let problem = sprintf "class index %s is out of range: %d classes are declared, so 0..%d" quoted count (count - 1)
+        let problem =
+            sprintf "class index %s is out of range: %d classes are declared, so 0..%d" quoted count (count - 1)
+
         fail file where problem
     | (true, value), _ -> int value
     | (false, _), _ -> fail file where (sprintf "expected a class index (an integer from 0), found \"%s\"" quoted)
@@ -191,6 +197,7 @@ let features file (rows: Line[]) (columns: int[]) : float32[] =
 
     rows
     |> Array.iteri (fun r line ->
-        columns |> Array.iteri (fun c column -> values[r * columns.Length + c] <- number file line column))
+        columns
+        |> Array.iteri (fun c column -> values[r * columns.Length + c] <- number file line column))
 
     values

@@ -14,14 +14,19 @@ module Scaler =
     /// that prediction can reproduce training's inputs bit for bit.
     let apply (scaler: Scaler) (data: Dataset) : Dataset =
         if scaler.Mean.Length <> data.Columns || scaler.Scale.Length <> data.Columns then
-            let problem = sprintf "the scaler has %d columns, %s has %d" scaler.Mean.Length data.Name data.Columns
+            let problem =
+                sprintf "the scaler has %d columns, %s has %d" scaler.Mean.Length data.Name data.Columns
+
             invalidArg (nameof scaler) problem
 
         let scale i x =
             let c = i % data.Columns
             (x - scaler.Mean[c]) / scaler.Scale[c]
 
-        { data with Features = data.Features |> Array.mapi scale }
+        {
+            data with
+                Features = data.Features |> Array.mapi scale
+        }
 
     /// Folds every column in double precision, reading the features in their row-major order (a
     /// column-by-column walk would miss the cache on every read of a wide data set such as MNIST).
@@ -37,16 +42,25 @@ module Scaler =
             // Checked here, before scaling spreads one NaN over its whole column and the engine
             // reports a row that holds nothing wrong.
             if not (Single.IsFinite x) then
-                invalidArg (nameof data) (sprintf "cannot fit a scaler on %s: row %d, column %d holds %g, expected a finite number" data.Name (i / data.Columns) c x)
+                invalidArg
+                    (nameof data)
+                    (sprintf
+                        "cannot fit a scaler on %s: row %d, column %d holds %g, expected a finite number"
+                        data.Name
+                        (i / data.Columns)
+                        c
+                        x)
+
             state[c] <- step c state[c] (float x))
 
         state
 
     /// A column with no spread on the training part (constant) gets scale 1 rather than a division
     /// by zero: it becomes x − Mean, which is 0 on the training part.
-    let internal ofSpread (mean: float[]) (spread: float[]) : Scaler =
-        { Mean = mean |> Array.map float32
-          Scale = spread |> Array.map (fun s -> if s = 0.0 then 1.0f else float32 s) }
+    let internal ofSpread (mean: float[]) (spread: float[]) : Scaler = {
+        Mean = mean |> Array.map float32
+        Scale = spread |> Array.map (fun s -> if s = 0.0 then 1.0f else float32 s)
+    }
 
 /// Zero mean and unit variance per column (population standard deviation, as scikit-learn's
 /// StandardScaler); constant columns get scale 1.
@@ -55,8 +69,16 @@ module Standardize =
 
     let fit (train: Dataset) : Scaler =
         let rows = float train.Rows
-        let means = train |> Scaler.foldColumns 0.0 (fun _ sum x -> sum + x) |> Array.map (fun sum -> sum / rows)
-        let squares = train |> Scaler.foldColumns 0.0 (fun c sum x -> sum + (x - means[c]) * (x - means[c]))
+
+        let means =
+            train
+            |> Scaler.foldColumns 0.0 (fun _ sum x -> sum + x)
+            |> Array.map (fun sum -> sum / rows)
+
+        let squares =
+            train
+            |> Scaler.foldColumns 0.0 (fun c sum x -> sum + (x - means[c]) * (x - means[c]))
+
         Scaler.ofSpread means (squares |> Array.map (fun sum -> sqrt (sum / rows)))
 
 /// Each column mapped onto [0, 1] by its training minimum and maximum (so Mean holds the minimum);

@@ -7,19 +7,21 @@ open Hybrid.Engine.Model
 
 /// Classes Gaussian clusters in Dimensions dimensions: centres uniform in [−10, 10) on every axis,
 /// points at their centre plus Spread × N(0, 1) on every axis.
-type Blobs =
-    { Classes: int
-      Dimensions: int
-      PerClass: int
-      Spread: float
-      Seed: uint64 }
+type Blobs = {
+    Classes: int
+    Dimensions: int
+    PerClass: int
+    Spread: float
+    Seed: uint64
+}
 
 /// Two interleaved spirals in the plane, one per class, 1.5 turns each, with N(0, Noise²) added to
 /// every coordinate: a classic problem no linear model solves.
-type Spirals =
-    { PerClass: int
-      Noise: float
-      Seed: uint64 }
+type Spirals = {
+    PerClass: int
+    Noise: float
+    Seed: uint64
+}
 
 let private atLeastOne name value =
     if value < 1 then
@@ -29,14 +31,15 @@ let private nonNegative name value =
     if value < 0.0 then
         invalidArg name (sprintf "%s must not be negative, got %g" name value)
 
-let private labelled name classes perClass columns (features: float[]) : Dataset =
-    { Name = name
-      Features = features |> Array.map float32
-      Rows = classes * perClass
-      Columns = columns
-      Labels = Array.init (classes * perClass) (fun r -> r / perClass)
-      ClassNames = Array.init classes string
-      FeatureNames = Array.init columns (sprintf "x%d") }
+let private labelled name classes perClass columns (features: float[]) : Dataset = {
+    Name = name
+    Features = features |> Array.map float32
+    Rows = classes * perClass
+    Columns = columns
+    Labels = Array.init (classes * perClass) (fun r -> r / perClass)
+    ClassNames = Array.init classes string
+    FeatureNames = Array.init columns (sprintf "x%d")
+}
 
 let blobs (spec: Blobs) : Dataset =
     atLeastOne (nameof spec.Classes) spec.Classes
@@ -45,7 +48,9 @@ let blobs (spec: Blobs) : Dataset =
     nonNegative (nameof spec.Spread) spec.Spread
     let rng = Rng spec.Seed
     let d = spec.Dimensions
-    let centres = Array.init (spec.Classes * d) (fun _ -> 20.0 * rng.NextDouble() - 10.0)
+
+    let centres =
+        Array.init (spec.Classes * d) (fun _ -> 20.0 * rng.NextDouble() - 10.0)
 
     Array.init (spec.Classes * spec.PerClass * d) (fun i ->
         let row, axis = i / d, i % d
@@ -65,6 +70,9 @@ let twoSpirals (spec: Spirals) : Dataset =
         let y = radius * sin angle + spec.Noise * rng.NextGaussian()
         [| x; y |]
 
-    [| for spiral in 0..1 do for i in 0 .. spec.PerClass - 1 -> point spiral i |]
+    [|
+        for spiral in 0..1 do
+            for i in 0 .. spec.PerClass - 1 -> point spiral i
+    |]
     |> Array.concat
     |> labelled "two spirals" 2 spec.PerClass 2

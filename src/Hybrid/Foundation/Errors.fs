@@ -5,10 +5,13 @@ open System
 /// Raised for any file Hybrid cannot read: names the file, where in it (line, column, field or
 /// byte offset, when known) and what was expected against what was found.
 type InvalidFileException(file: string, location: string, problem: string) =
-    inherit Exception(
-        if String.IsNullOrEmpty location then sprintf "%s: %s" file problem
-        else sprintf "%s, %s: %s" file location problem
-    )
+    inherit
+        Exception(
+            if String.IsNullOrEmpty location then
+                sprintf "%s: %s" file problem
+            else
+                sprintf "%s, %s: %s" file location problem
+        )
 
     member _.File = file
     member _.Location = location
@@ -43,5 +46,10 @@ module internal Excerpt =
             input
         else
             // Never cut between the two halves of a surrogate pair.
-            let cut = if Char.IsHighSurrogate input[limit - 1] then limit - 1 else limit
+            let cut =
+                if Char.IsHighSurrogate input[limit - 1] then
+                    limit - 1
+                else
+                    limit
+
             sprintf "%s... (%d characters)" (input.Substring(0, cut)) input.Length

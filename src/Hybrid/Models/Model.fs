@@ -19,59 +19,62 @@ type ScheduleKind = Hybrid.Engine.Training.ScheduleKind
 
 /// Everything that decides one training run, as one flat record: each field is a setting a sweep
 /// can vary. The engine's option types are built from it at the boundary.
-type Settings =
-    { M: int
-      L: int
-      Skip: SkipKind
-      Optimizer: OptimizerKind
-      LearningRate: float
-      /// SGD only.
-      Momentum: float
-      /// SGD only; needs a momentum above 0.
-      Nesterov: bool
-      /// Coupled L2 for SGD and Adam, decoupled for AdamW; never on biases.
-      WeightDecay: float
-      Schedule: ScheduleKind
-      WarmupEpochs: int
-      BatchSize: int
-      Epochs: int
-      /// Early stopping on validation loss; None trains every epoch (keeping the best one).
-      Patience: int option
-      Seed: uint64
-      /// Threads for the engine's matrix products; results are bit-identical for every count.
-      Threads: int }
+type Settings = {
+    M: int
+    L: int
+    Skip: SkipKind
+    Optimizer: OptimizerKind
+    LearningRate: float
+    /// SGD only.
+    Momentum: float
+    /// SGD only; needs a momentum above 0.
+    Nesterov: bool
+    /// Coupled L2 for SGD and Adam, decoupled for AdamW; never on biases.
+    WeightDecay: float
+    Schedule: ScheduleKind
+    WarmupEpochs: int
+    BatchSize: int
+    Epochs: int
+    /// Early stopping on validation loss; None trains every epoch (keeping the best one).
+    Patience: int option
+    Seed: uint64
+    /// Threads for the engine's matrix products; results are bit-identical for every count.
+    Threads: int
+}
 
 /// A trained network with everything needed to use it elsewhere: its parameters in the engine's
 /// layout, the preprocessing fitted on its training data, its class names, and how it was made.
-type Model =
-    { Shape: NetworkShape
-      Parameters: float32[]
-      ClassNames: string[]
-      Preprocessing: Scaler option
-      Seed: uint64
-      Optimizer: string
-      Epoch: int }
+type Model = {
+    Shape: NetworkShape
+    Parameters: float32[]
+    ClassNames: string[]
+    Preprocessing: Scaler option
+    Seed: uint64
+    Optimizer: string
+    Epoch: int
+}
 
 [<RequireQualifiedAccess>]
 module Settings =
 
     /// Defaults that reach ≥ 96% on digits and ≥ 95% on iris in a few seconds (asserted in the tests).
-    let defaults =
-        { M = 64
-          L = 32
-          Skip = SkipKind.Dense
-          Optimizer = OptimizerKind.Adam
-          LearningRate = 3e-3
-          Momentum = 0.0
-          Nesterov = false
-          WeightDecay = 0.0
-          Schedule = ScheduleKind.Constant
-          WarmupEpochs = 0
-          BatchSize = 32
-          Epochs = 100
-          Patience = Some 15
-          Seed = 0UL
-          Threads = 1 }
+    let defaults = {
+        M = 64
+        L = 32
+        Skip = SkipKind.Dense
+        Optimizer = OptimizerKind.Adam
+        LearningRate = 3e-3
+        Momentum = 0.0
+        Nesterov = false
+        WeightDecay = 0.0
+        Schedule = ScheduleKind.Constant
+        WarmupEpochs = 0
+        BatchSize = 32
+        Epochs = 100
+        Patience = Some 15
+        Seed = 0UL
+        Threads = 1
+    }
 
     /// The engine's options for these settings.
     let trainingOptions (s: Settings) =
@@ -95,32 +98,64 @@ module Settings =
 [<RequireQualifiedAccess>]
 module Model =
 
-    let private labeled (data: Dataset) = LabeledData(data.Features, data.Labels, data.Columns)
+    let private labeled (data: Dataset) =
+        LabeledData(data.Features, data.Labels, data.Columns)
 
     /// The network's shape for these settings on this data: one output per class name of the training part.
     let shape (settings: Settings) (train: Dataset) =
         if train.ClassNames.Length < 2 then
-            invalidArg (nameof train) (sprintf "%s has %d class (%s): a classifier needs at least 2" train.Name train.ClassNames.Length (String.concat ", " train.ClassNames))
+            invalidArg
+                (nameof train)
+                (sprintf
+                    "%s has %d class (%s): a classifier needs at least 2"
+                    train.Name
+                    train.ClassNames.Length
+                    (String.concat ", " train.ClassNames))
+
         NetworkShape(train.Columns, settings.M, settings.L, train.ClassNames.Length, settings.Skip)
 
     /// Trains on data already preprocessed by `scaler` (fitted on the training part only), with early
     /// stopping on the validation part; `onEpoch` sees every epoch's checkpoint and `resume` continues one.
-    let train (settings: Settings) (scaler: Scaler) (train: Dataset) (validation: Dataset) onEpoch (resume: TrainingCheckpoint option) =
+    let train
+        (settings: Settings)
+        (scaler: Scaler)
+        (train: Dataset)
+        (validation: Dataset)
+        onEpoch
+        (resume: TrainingCheckpoint option)
+        =
         // A label is an index into the class names, so parts with other names would silently mean
         // other classes. Parts of one split share them, classes absent from a part included.
         if validation.ClassNames <> train.ClassNames then
-            invalidArg (nameof validation) (sprintf "the validation part's classes (%s) are not the training part's (%s): split one data set so the parts share them" (String.concat ", " validation.ClassNames) (String.concat ", " train.ClassNames))
+            invalidArg
+                (nameof validation)
+                (sprintf
+                    "the validation part's classes (%s) are not the training part's (%s): split one data set so the parts share them"
+                    (String.concat ", " validation.ClassNames)
+                    (String.concat ", " train.ClassNames))
+
         let shape = shape settings train
+
         let result =
-            Trainer.Train(shape, labeled train, labeled validation, Settings.trainingOptions settings, onEpoch, Option.toObj resume)
-        let model =
-            { Shape = shape
-              Parameters = result.Parameters
-              ClassNames = train.ClassNames
-              Preprocessing = Some scaler
-              Seed = settings.Seed
-              Optimizer = string settings.Optimizer
-              Epoch = result.KeptEpoch }
+            Trainer.Train(
+                shape,
+                labeled train,
+                labeled validation,
+                Settings.trainingOptions settings,
+                onEpoch,
+                Option.toObj resume
+            )
+
+        let model = {
+            Shape = shape
+            Parameters = result.Parameters
+            ClassNames = train.ClassNames
+            Preprocessing = Some scaler
+            Seed = settings.Seed
+            Optimizer = string settings.Optimizer
+            Epoch = result.KeptEpoch
+        }
+
         model, result
 
     /// Fits standardization on the training part only, trains with early stopping on the
@@ -146,15 +181,27 @@ module Model =
     /// The most probable class of every row.
     let predict (model: Model) (data: Dataset) : int[] =
         let p = model.Shape.P
-        probabilities model data |> Array.chunkBySize p |> Array.map (fun row -> Evaluation.ArgMax(row))
+
+        probabilities model data
+        |> Array.chunkBySize p
+        |> Array.map (fun row -> Evaluation.ArgMax(row))
 
     /// Mean cross-entropy and accuracy on labelled data, with the model's preprocessing. Data whose
     /// class names are not the model's is refused: its labels would index other classes.
     let evaluate (model: Model) (data: Dataset) : float * float =
         if data.ClassNames <> model.ClassNames then
             let names (classes: string[]) = String.concat ", " classes
-            invalidArg (nameof data) (sprintf "%s's classes (%s) are not the model's (%s): a label indexes the class names, so evaluation needs the model's list" data.Name (names data.ClassNames) (names model.ClassNames))
+
+            invalidArg
+                (nameof data)
+                (sprintf
+                    "%s's classes (%s) are not the model's (%s): a label indexes the class names, so evaluation needs the model's list"
+                    data.Name
+                    (names data.ClassNames)
+                    (names model.ClassNames))
+
         let input = prepared model data
+
         withNetwork model 256 (fun network ->
             let struct (loss, accuracy) = Evaluation.Evaluate(network, labeled input)
             loss, accuracy)

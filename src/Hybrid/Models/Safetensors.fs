@@ -12,9 +12,16 @@ open System.Text
 open System.Text.Encodings.Web
 open System.Text.Json
 
-type Tensor = { Name: string; Shape: int list; Data: float32[] }
+type Tensor = {
+    Name: string
+    Shape: int list
+    Data: float32[]
+}
 
-type Checkpoint = { Tensors: Tensor list; Metadata: Map<string, string> }
+type Checkpoint = {
+    Tensors: Tensor list
+    Metadata: Map<string, string>
+}
 
 /// The reference implementation refuses larger headers; so do we, before allocating one.
 let private maxHeaderBytes = 100_000_000L
@@ -31,8 +38,27 @@ let private entryFields = [ "data_offsets"; "dtype"; "shape" ]
 /// Every dtype the safetensors format defines other than F32, so a file from PyTorch in half
 /// precision is told apart from a corrupt dtype.
 let private otherDtypes =
-    set [ "BOOL"; "U8"; "I8"; "F8_E5M2"; "F8_E4M3"; "F8_E8M0"; "F4"; "F6_E2M3"; "F6_E3M2"; "I16"
-          "U16"; "F16"; "BF16"; "I32"; "U32"; "F64"; "C64"; "I64"; "U64" ]
+    set [
+        "BOOL"
+        "U8"
+        "I8"
+        "F8_E5M2"
+        "F8_E4M3"
+        "F8_E8M0"
+        "F4"
+        "F6_E2M3"
+        "F6_E3M2"
+        "I16"
+        "U16"
+        "F16"
+        "BF16"
+        "I32"
+        "U32"
+        "F64"
+        "C64"
+        "I64"
+        "U64"
+    ]
 
 /// Throws on lone surrogates instead of silently turning them into U+FFFD, which could make two
 /// distinct names collide in the file.
@@ -41,8 +67,9 @@ let private strictUtf8 = UTF8Encoding(false, true)
 /// Span lengths are int32, so a tensor larger than 2 GB moves in slices of this many values.
 let private sliceValues = 1 <<< 20
 
-let private slices (length: int) =
-    seq { for start in 0 .. sliceValues .. length - 1 -> start, min sliceValues (length - start) }
+let private slices (length: int) = seq {
+    for start in 0..sliceValues .. length - 1 -> start, min sliceValues (length - start)
+}
 
 let private formatShape (shape: int64 list) =
     shape |> List.map string |> String.concat ", " |> Excerpt.text |> sprintf "[%s]"
@@ -50,7 +77,12 @@ let private formatShape (shape: int64 list) =
 /// The product of the dimensions, or None when it overflows int64 (the reference rejects those).
 let private tryProduct (dims: int64 list) =
     let multiply product dim =
-        product |> Option.bind (fun p -> if dim <> 0L && p > Int64.MaxValue / dim then None else Some(p * dim))
+        product
+        |> Option.bind (fun p ->
+            if dim <> 0L && p > Int64.MaxValue / dim then
+                None
+            else
+                Some(p * dim))
 
     dims |> List.fold multiply (Some 1L)
 
@@ -60,9 +92,11 @@ let private sortByName (tensors: Tensor list) =
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-let private invalidInput (problem: string) = raise (ArgumentException(problem, "checkpoint"))
+let private invalidInput (problem: string) =
+    raise (ArgumentException(problem, "checkpoint"))
 
-let private invalidTensor (name: string) (problem: string) = invalidInput (sprintf "tensor '%s': %s" name problem)
+let private invalidTensor (name: string) (problem: string) =
+    invalidInput (sprintf "tensor '%s': %s" name problem)
 
 let private checkText (what: string) (text: string) =
     try
@@ -71,8 +105,12 @@ let private checkText (what: string) (text: string) =
         invalidInput (sprintf "%s %A is not valid Unicode (it contains a lone surrogate)" what text)
 
 let private checkTensor (t: Tensor) =
-    if String.IsNullOrEmpty t.Name then invalidInput "tensor name is empty (expected a non-empty name)"
-    if t.Name = metadataKey then invalidInput (sprintf "tensor name '%s' is reserved for metadata" metadataKey)
+    if String.IsNullOrEmpty t.Name then
+        invalidInput "tensor name is empty (expected a non-empty name)"
+
+    if t.Name = metadataKey then
+        invalidInput (sprintf "tensor name '%s' is reserved for metadata" metadataKey)
+
     checkText "tensor name" t.Name
     let dims = t.Shape |> List.map int64
 
@@ -94,13 +132,17 @@ let private checkUniqueNames (tensors: Tensor list) =
 
 /// Byte offsets of each tensor in the data buffer: contiguous, in the given order, no gaps.
 let private dataOffsets (tensors: Tensor list) =
-    let ends = tensors |> List.scan (fun offset t -> offset + int64 t.Data.Length * bytesPerValue) 0L
+    let ends =
+        tensors
+        |> List.scan (fun offset t -> offset + int64 t.Data.Length * bytesPerValue) 0L
+
     List.zip (List.take tensors.Length ends) (List.tail ends)
 
 let private headerJson (metadata: Map<string, string>) (tensors: Tensor list) =
     let buffer = ArrayBufferWriter<byte>()
     // The reference writer (serde_json) emits non-ASCII names as raw UTF-8, not \u escapes.
-    let options = JsonWriterOptions(Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping)
+    let options =
+        JsonWriterOptions(Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping)
 
     do
         use json = new Utf8JsonWriter(buffer, options)
@@ -159,7 +201,7 @@ let private writeTensor (stream: Stream) (t: Tensor) =
         stream.Write(MemoryMarshal.AsBytes(ReadOnlySpan(t.Data, start, count)))
 
 let private writePrepared (stream: Stream) (header: byte[], tensors: Tensor list) =
-    let lengthField = Array.zeroCreate<byte> (int lengthFieldBytes)
+    let lengthField = Array.zeroCreate<byte>(int lengthFieldBytes)
     BinaryPrimitives.WriteUInt64LittleEndian(Span lengthField, uint64 header.Length)
     stream.Write lengthField
     stream.Write header
@@ -182,12 +224,18 @@ let write (path: string) (checkpoint: Checkpoint) : unit =
 // Reading: every number from the file is checked before anything is allocated by it.
 
 /// A tensor entry of the header, validated against the data buffer but not yet read.
-type private Entry = { Name: string; Shape: int list; Begin: int64; End: int64 }
+type private Entry = {
+    Name: string
+    Shape: int list
+    Begin: int64
+    End: int64
+}
 
 let private fail file location problem : 'a =
     raise (InvalidFileException(file, location, problem))
 
-let private fieldLocation name = sprintf "header field '%s'" (Excerpt.text name)
+let private fieldLocation name =
+    sprintf "header field '%s'" (Excerpt.text name)
 
 let private invalidEntry file name problem : 'a = fail file (fieldLocation name) problem
 
@@ -205,7 +253,7 @@ let private readLengthField file (stream: Stream) =
     if stream.Length < lengthFieldBytes then
         fail file "" (sprintf "file is %d bytes, shorter than the 8-byte header length field" stream.Length)
 
-    let field = Array.zeroCreate<byte> (int lengthFieldBytes)
+    let field = Array.zeroCreate<byte>(int lengthFieldBytes)
     stream.ReadExactly(Span field)
     let n = BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan field)
     let available = stream.Length - lengthFieldBytes
@@ -220,7 +268,12 @@ let private readLengthField file (stream: Stream) =
 
 let private checkHeaderText file (header: byte[]) =
     if header.Length = 0 || header[0] <> byte '{' then
-        let first = if header.Length = 0 then "an empty header" else sprintf "byte 0x%02X" header[0]
+        let first =
+            if header.Length = 0 then
+                "an empty header"
+            else
+                sprintf "byte 0x%02X" header[0]
+
         fail file "byte 8" (sprintf "header must be a JSON object starting with '{', found %s" first)
 
     try
@@ -265,7 +318,11 @@ let private parseShape file name (value: JsonElement) =
     |> Seq.toList
 
 let private parseOffsets file name (value: JsonElement) =
-    let pair = if value.ValueKind = JsonValueKind.Array then value.EnumerateArray() |> Seq.toList else []
+    let pair =
+        if value.ValueKind = JsonValueKind.Array then
+            value.EnumerateArray() |> Seq.toList
+        else
+            []
 
     match pair |> List.map tryNonNegative with
     | [ Some first; Some last ] -> first, last
@@ -276,7 +333,9 @@ let private parseOffsets file name (value: JsonElement) =
 /// Checks one entry on its own: field set, types, dtype, and that shape and offsets agree and fit.
 let private parseEntry file (bufferBytes: int64) (name: string, value: JsonElement) =
     let fail' problem = invalidEntry file name problem
-    if name = "" then fail' "tensor name is empty (expected a non-empty name)"
+
+    if name = "" then
+        fail' "tensor name is empty (expected a non-empty name)"
 
     if value.ValueKind <> JsonValueKind.Object then
         fail' (sprintf "tensor entry must be a JSON object, found %s" (found value))
@@ -288,13 +347,20 @@ let private parseEntry file (bufferBytes: int64) (name: string, value: JsonEleme
         let listed = names |> List.map Excerpt.text |> String.concat ", " |> Excerpt.text
         fail' (sprintf "has fields [%s], expected exactly [dtype, shape, data_offsets]" listed)
 
-    let field key = fields |> List.find (fun (k, _) -> k = key) |> snd
+    let field key =
+        fields |> List.find (fun (k, _) -> k = key) |> snd
+
     parseDtype file name (field "dtype")
     let shape = parseShape file name (field "shape")
     let first, last = parseOffsets file name (field "data_offsets")
     let offsets = sprintf "data_offsets [%d, %d]" first last
-    if first > last then fail' (sprintf "%s begin after end" offsets)
-    if last > bufferBytes then fail' (sprintf "%s end beyond data buffer of %d bytes" offsets bufferBytes)
+
+    if first > last then
+        fail' (sprintf "%s begin after end" offsets)
+
+    if last > bufferBytes then
+        fail' (sprintf "%s end beyond data buffer of %d bytes" offsets bufferBytes)
+
     let dims = shape |> List.map int64
 
     match tryProduct dims with
@@ -304,7 +370,12 @@ let private parseEntry file (bufferBytes: int64) (name: string, value: JsonEleme
     | Some n when n * bytesPerValue <> last - first ->
         let needs = sprintf "needs %d bytes (%d F32 values)" (n * bytesPerValue) n
         fail' (sprintf "shape %s %s but %s span %d bytes" (formatShape dims) needs offsets (last - first))
-    | Some _ -> { Name = name; Shape = shape; Begin = first; End = last }
+    | Some _ -> {
+        Name = name
+        Shape = shape
+        Begin = first
+        End = last
+      }
 
 /// The reference rule: sorted by offsets, tensors tile the data buffer exactly, with no overlap,
 /// no gap and no bytes left over.
@@ -321,7 +392,8 @@ let private checkLayout file (dataStart: int64) (bufferBytes: int64) (entries: E
 
         e.End, e.Name
 
-    let covered, _ = entries |> List.sortBy (fun e -> e.Begin, e.End) |> List.fold step (0L, "")
+    let covered, _ =
+        entries |> List.sortBy (fun e -> e.Begin, e.End) |> List.fold step (0L, "")
 
     if covered < bufferBytes then
         let problem =
@@ -331,7 +403,10 @@ let private checkLayout file (dataStart: int64) (bufferBytes: int64) (entries: E
 
 let private parseHeader file (bufferBytes: int64) (header: byte[]) =
     checkHeaderText file header
-    use document = JsonReading.parse file "header" "header" maxJsonDepth (ReadOnlyMemory header)
+
+    use document =
+        JsonReading.parse file "header" "header" maxJsonDepth (ReadOnlyMemory header)
+
     let properties = JsonReading.members file "header" document.RootElement
 
     let metadata =
@@ -348,12 +423,16 @@ let private parseHeader file (bufferBytes: int64) (header: byte[]) =
     metadata, entries
 
 let private readTensor (stream: Stream) (e: Entry) =
-    let data = Array.zeroCreate<float32> (int ((e.End - e.Begin) / bytesPerValue))
+    let data = Array.zeroCreate<float32>(int ((e.End - e.Begin) / bytesPerValue))
 
     for start, count in slices data.Length do
         stream.ReadExactly(MemoryMarshal.AsBytes(Span(data, start, count)))
 
-    { Tensor.Name = e.Name; Shape = e.Shape; Data = data }
+    {
+        Tensor.Name = e.Name
+        Shape = e.Shape
+        Data = data
+    }
 
 /// Reads from the stream's current position, which must be the file's first byte.
 let private readFrom (file: string) (stream: Stream) =
@@ -365,8 +444,13 @@ let private readFrom (file: string) (stream: Stream) =
     let metadata, entries = parseHeader file bufferBytes header
     checkLayout file dataStart bufferBytes entries
     // Tiled with no gaps, so reading in offset order is one sequential pass.
-    let tensors = entries |> List.sortBy (fun e -> e.Begin, e.End) |> List.map (readTensor stream)
-    { Tensors = sortByName tensors; Metadata = metadata }
+    let tensors =
+        entries |> List.sortBy (fun e -> e.Begin, e.End) |> List.map (readTensor stream)
+
+    {
+        Tensors = sortByName tensors
+        Metadata = metadata
+    }
 
 /// Parses a whole file held in memory; `name` identifies it in errors. Tensors come back sorted
 /// by name; raises InvalidFileException for anything malformed.

@@ -21,18 +21,27 @@ module ReportHtml =
     let plotlyJs =
         lazy
             (let name = sprintf "Plotly.NET.plotly-%s.min.js" Globals.PLOTLYJS_VERSION
+
              match typeof<GenericChart>.Assembly.GetManifestResourceStream name with
-             | null -> failwithf "Plotly.NET no longer ships plotly.js as the resource '%s'; the report cannot embed it" name
+             | null ->
+                 failwithf "Plotly.NET no longer ships plotly.js as the resource '%s'; the report cannot embed it" name
              | stream ->
                  use reader = new StreamReader(stream)
                  let source = reader.ReadToEnd()
+
                  if source.Contains("</script", StringComparison.OrdinalIgnoreCase) then
                      failwith "plotly.js contains '</script' and cannot be inlined"
+
                  source)
 
     /// JSON that stays data inside a <script> element: no `</script>` or `<!--` can end or change it.
     let scriptJson (json: string) =
-        json.Replace("<", "\\u003c").Replace(">", "\\u003e").Replace("&", "\\u0026").Replace("\u2028", "\\u2028").Replace("\u2029", "\\u2029")
+        json
+            .Replace("<", "\\u003c")
+            .Replace(">", "\\u003e")
+            .Replace("&", "\\u0026")
+            .Replace("\u2028", "\\u2028")
+            .Replace("\u2029", "\\u2029")
 
     let private chart (id: string) (figure: GenericChart) =
         sprintf
@@ -42,16 +51,39 @@ module ReportHtml =
             id
 
     let private table (kind: string) (header: string list, rows: string list list) =
-        let cells tag (values: string list) = values |> List.map (fun v -> sprintf "<%s>%s</%s>" tag (encode v) tag) |> String.concat ""
-        let body = rows |> List.map (fun r -> "<tr>" + cells "td" r + "</tr>") |> String.concat "\n"
-        sprintf "<table class=\"%s\">\n<thead><tr>%s</tr></thead>\n<tbody>\n%s\n</tbody>\n</table>\n" kind (cells "th" header) body
+        let cells tag (values: string list) =
+            values
+            |> List.map (fun v -> sprintf "<%s>%s</%s>" tag (encode v) tag)
+            |> String.concat ""
+
+        let body =
+            rows
+            |> List.map (fun r -> "<tr>" + cells "td" r + "</tr>")
+            |> String.concat "\n"
+
+        sprintf
+            "<table class=\"%s\">\n<thead><tr>%s</tr></thead>\n<tbody>\n%s\n</tbody>\n</table>\n"
+            kind
+            (cells "th" header)
+            body
 
     /// A table whose flagged rows are greyed (pruned configurations).
     let private greyedTable (kind: string) (header: string list, rows: (bool * string list) list) =
-        let cells tag (values: string list) = values |> List.map (fun v -> sprintf "<%s>%s</%s>" tag (encode v) tag) |> String.concat ""
-        let body = rows |> List.map (fun (grey, r) -> (if grey then "<tr class=\"pruned\">" else "<tr>") + cells "td" r + "</tr>") |> String.concat "\n"
-        sprintf "<table class=\"%s\">\n<thead><tr>%s</tr></thead>\n<tbody>\n%s\n</tbody>\n</table>\n" kind (cells "th" header) body
+        let cells tag (values: string list) =
+            values
+            |> List.map (fun v -> sprintf "<%s>%s</%s>" tag (encode v) tag)
+            |> String.concat ""
 
+        let body =
+            rows
+            |> List.map (fun (grey, r) -> (if grey then "<tr class=\"pruned\">" else "<tr>") + cells "td" r + "</tr>")
+            |> String.concat "\n"
+
+        sprintf
+            "<table class=\"%s\">\n<thead><tr>%s</tr></thead>\n<tbody>\n%s\n</tbody>\n</table>\n"
+            kind
+            (cells "th" header)
+            body
 
     /// The report's style sheet; the live dashboard serves it too.
     let style =
@@ -80,7 +112,9 @@ tr.pruned td { color: #8c959f; background: #f6f8fa; }"""
         add "<meta charset=\"utf-8\">"
         // Defence in depth: even markup that slipped through escaping could fetch nothing from anywhere.
         // plotly.js draws parallel coordinates with regl, which generates code with `Function`: hence 'unsafe-eval'.
-        add "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:\">"
+        add
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:\">"
+
         add "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         add (sprintf "<title>Sweep report: %s</title>" (encode input.SweepName))
         add "<link rel=\"icon\" href=\"data:,\">"
@@ -90,18 +124,30 @@ tr.pruned td { color: #8c959f; background: #f6f8fa; }"""
         add "<body>"
         add "<main>"
         add (sprintf "<h1>Sweep report: %s</h1>" (encode input.SweepName))
-        add (sprintf "<p class=\"meta\">Data: %s · %s · generated %s</p>" (encode input.DataName) (encode (ReportFormat.counts input.Trials)) (ReportFormat.timestamp input.GeneratedUtc))
+
+        add (
+            sprintf
+                "<p class=\"meta\">Data: %s · %s · generated %s</p>"
+                (encode input.DataName)
+                (encode (ReportFormat.counts input.Trials))
+                (ReportFormat.timestamp input.GeneratedUtc)
+        )
+
         if not (String.IsNullOrWhiteSpace input.Notes) then
             add (sprintf "<h2>Notes</h2>\n<p class=\"notes\">%s</p>" (encode (input.Notes.Trim())))
+
         add "<h2>Leaderboard</h2>"
         add (sprintf "<p>%s</p>" (encode ReportTables.leaderboardNote))
+
         if standings.IsEmpty then
             add "<p>No trial has completed.</p>"
         else
             add (table "leaderboard" (ReportTables.leaderboard settings standings))
+
         match standings with
         | best :: _ ->
             add "<h2>Best configuration</h2>"
+
             add (
                 sprintf
                     "<p>Configuration %s: %s.<br>Validation accuracy %s; test accuracy %s.</p>"
@@ -110,15 +156,22 @@ tr.pruned td { color: #8c959f; background: #f6f8fa; }"""
                     (ReportFormat.percent best.ValidationAccuracy)
                     (ReportFormat.optional ReportFormat.percent best.TestAccuracy)
             )
+
             add "<h2>Learning curves</h2>"
             add (chart "chart-learning" (ReportCharts.learningCurves standings))
+
             if not settings.IsEmpty then
                 add "<h2>Settings vs validation accuracy</h2>"
                 add (chart "chart-parallel" (ReportCharts.parallelCoordinates settings standings))
                 add "<div class=\"grid\">"
-                settings |> List.iteri (fun i setting -> add (chart (sprintf "chart-setting-%d" i) (ReportCharts.setting setting standings)))
+
+                settings
+                |> List.iteri (fun i setting ->
+                    add (chart (sprintf "chart-setting-%d" i) (ReportCharts.setting setting standings)))
+
                 add "</div>"
         | [] -> ()
+
         if SearchReport.applies input then
             add "<h2>Adaptive search</h2>"
             add (sprintf "<p>%s Pruned configurations are grey.</p>" (encode (SearchReport.summary input.Trials)))
@@ -128,21 +181,28 @@ tr.pruned td { color: #8c959f; background: #f6f8fa; }"""
             add (greyedTable "configurations" (SearchReport.fatesTable input.Trials))
             add "<h3>Decisions</h3>"
             add (table "decisions" (SearchReport.decisions input.Decisions))
+
         add "<h2>Confusion matrix</h2>"
+
         match input.Confusion with
         | Some matrix -> add (chart "chart-confusion" (ReportCharts.confusion input.ClassNames matrix))
         | None -> add "<p>No confusion matrix was recorded.</p>"
+
         add "<h2>Failed and diverged trials</h2>"
+
         if failures.IsEmpty then
             add "<p>None.</p>"
         else
             add (table "failures" (ReportTables.failures failures))
+
         add "<h2>Verification</h2>"
+
         if input.Verifications.IsEmpty then
             add "<p>No trial was re-run for verification.</p>"
         else
             add (sprintf "<p>Verified bit-identical: %s.</p>" (ReportFormat.verified input.Verifications))
             add (table "verifications" (ReportTables.verifications input.Verifications))
+
         add "<h2>Manifest</h2>"
         add (table "manifest" (ReportTables.manifest input.Manifest))
         add "</main>"
@@ -161,11 +221,13 @@ module Report =
     /// Writes report.html, report.md, report.tex and trials.csv into the directory (created if needed). Each
     /// file is replaced whole or not at all: a full disk leaves the earlier ones as they were.
     let write (directory: string) (input: ReportInput) : ReportPaths =
-        let paths =
-            { Html = Path.Combine(directory, "report.html")
-              Markdown = Path.Combine(directory, "report.md")
-              Latex = Path.Combine(directory, "report.tex")
-              Csv = Path.Combine(directory, "trials.csv") }
+        let paths = {
+            Html = Path.Combine(directory, "report.html")
+            Markdown = Path.Combine(directory, "report.md")
+            Latex = Path.Combine(directory, "report.tex")
+            Csv = Path.Combine(directory, "trials.csv")
+        }
+
         writeAtomically paths.Csv (TrialsCsv.render input.Trials)
         writeAtomically paths.Markdown (Markdown.render input)
         writeAtomically paths.Latex (LatexReport.render input)

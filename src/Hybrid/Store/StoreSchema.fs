@@ -13,12 +13,14 @@ type private Statement =
 let private trialsColumns =
     "key, seed, settings, status, reason, stop, kept_epoch, validation_loss, validation_accuracy, test_loss, test_accuracy, seconds, started_utc, finished_utc, model_path, claim, worker, heartbeat, attempts"
 
-let private statuses = "'pending', 'running', 'paused', 'completed', 'diverged', 'failed', 'pruned'"
+let private statuses =
+    "'pending', 'running', 'paused', 'completed', 'diverged', 'failed', 'pruned'"
 
 /// Versioned migrations, applied in order; a database records each one it received.
-let private migrations: (int * Statement list) list =
-    [ 1,
-      [ """CREATE TABLE sweeps (
+let private migrations: (int * Statement list) list = [
+    1,
+    [
+        """CREATE TABLE sweeps (
              name TEXT PRIMARY KEY,
              definition_hash TEXT NOT NULL,
              definition TEXT NOT NULL,
@@ -79,24 +81,28 @@ let private migrations: (int * Statement list) list =
              verified_utc TEXT NOT NULL,
              identical INTEGER NOT NULL CHECK (identical IN (0, 1)),
              detail TEXT NOT NULL)"""
-        "CREATE INDEX verifications_trial ON verifications(trial_key)" ]
-      |> List.map Both
-      // Version 2: workers on several machines claim trials and prove they are alive; models live in
-      // the store so any machine can report. Version-1 trials keep their model files (model_path).
-      2,
-      [ "ALTER TABLE trials ADD COLUMN claim TEXT"
+        "CREATE INDEX verifications_trial ON verifications(trial_key)"
+    ]
+    |> List.map Both
+    // Version 2: workers on several machines claim trials and prove they are alive; models live in
+    // the store so any machine can report. Version-1 trials keep their model files (model_path).
+    2,
+    [
+        "ALTER TABLE trials ADD COLUMN claim TEXT"
         "ALTER TABLE trials ADD COLUMN worker TEXT"
         "ALTER TABLE trials ADD COLUMN heartbeat {real}"
         "ALTER TABLE trials ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0"
         "CREATE INDEX trials_status ON trials(status)"
         """CREATE TABLE models (
              trial_key TEXT PRIMARY KEY REFERENCES trials(key),
-             state {blob} NOT NULL)""" ]
-      |> List.map Both
-      // Version 3: adaptive search. A trial may stop at a rung (paused) until the rung's decision
-      // resumes it up to the next rung (until_epoch) or prunes it; each decision is recorded once.
-      3,
-      [ SqliteOnly
+             state {blob} NOT NULL)"""
+    ]
+    |> List.map Both
+    // Version 3: adaptive search. A trial may stop at a rung (paused) until the rung's decision
+    // resumes it up to the next rung (until_epoch) or prunes it; each decision is recorded once.
+    3,
+    [
+        SqliteOnly
             $"""CREATE TABLE trials_v3 (
                  key TEXT PRIMARY KEY,
                  seed INTEGER NOT NULL,
@@ -133,7 +139,9 @@ let private migrations: (int * Statement list) list =
                  rung INTEGER NOT NULL,
                  detail TEXT NOT NULL,
                  decided_utc TEXT NOT NULL,
-                 PRIMARY KEY (sweep, definition_hash, batch, rung))""" ] ]
+                 PRIMARY KEY (sweep, definition_hash, batch, rung))"""
+    ]
+]
 
 /// The newest schema this library reads and writes.
 let version = migrations |> List.map fst |> List.max
@@ -142,16 +150,30 @@ let version = migrations |> List.map fst |> List.max
 /// database that holds other tables, or whose schema is newer than this library's.
 let private recorded (store: Store) (tx: Tx) =
     if Sql.exists tx tx.Dialect.TableExists [ "@name", box "schema_version" ] then
-        let current = Sql.query tx "SELECT coalesce(max(version), 0) FROM schema_version" [] (fun r -> Sql.int32 r 0) |> List.head
+        let current =
+            Sql.query tx "SELECT coalesce(max(version), 0) FROM schema_version" [] (fun r -> Sql.int32 r 0)
+            |> List.head
+
         if current > version then
             let problem =
-                sprintf "the run store has schema version %d, but this version of Hybrid supports up to version %d: open it with a newer Hybrid" current version
+                sprintf
+                    "the run store has schema version %d, but this version of Hybrid supports up to version %d: open it with a newer Hybrid"
+                    current
+                    version
+
             raise (StoreException(store.Location, problem))
+
         Some current
     else
         match Sql.query tx tx.Dialect.ForeignTables [] (fun r -> r.GetString 0) with
         | [] -> None
-        | tables -> raise (StoreException(store.Location, sprintf "not a Hybrid run store: no schema_version table, but tables %s" (String.concat ", " tables)))
+        | tables ->
+            raise (
+                StoreException(
+                    store.Location,
+                    sprintf "not a Hybrid run store: no schema_version table, but tables %s" (String.concat ", " tables)
+                )
+            )
 
 /// Checks, in a transaction that writes nothing, that the store has this library's schema: a
 /// reader cannot bring an empty or older store up to date, so it refuses one with the reason.
@@ -161,21 +183,35 @@ let check (store: Store) =
         | Some current when current = version -> ()
         | Some current ->
             let problem =
-                sprintf "the run store has schema version %d and this Hybrid reads version %d; a reader does not upgrade it: run a sweep on it once with this Hybrid" current version
+                sprintf
+                    "the run store has schema version %d and this Hybrid reads version %d; a reader does not upgrade it: run a sweep on it once with this Hybrid"
+                    current
+                    version
+
             raise (StoreException(store.Location, problem))
-        | None -> raise (StoreException(store.Location, "holds no run store yet (no schema_version table): start a sweep on it first")))
+        | None ->
+            raise (
+                StoreException(
+                    store.Location,
+                    "holds no run store yet (no schema_version table): start a sweep on it first"
+                )
+            ))
 
 /// Brings the store's schema up to date in one transaction; refuses a database that is not a run
 /// store, or whose schema is newer than this library's.
 let migrate (store: Store) =
     Sql.transaction true store (fun tx ->
         Sql.serialize tx
+
         let current =
             match recorded store tx with
             | Some current -> current
             | None ->
-                Sql.execute tx "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_utc TEXT NOT NULL)" [] |> ignore
+                Sql.execute tx "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_utc TEXT NOT NULL)" []
+                |> ignore
+
                 0
+
         for number, statements in migrations do
             if number > current then
                 for statement in statements do
@@ -185,7 +221,11 @@ let migrate (store: Store) =
                     | PostgresOnly sql, Backend.Postgres -> Sql.execute tx sql [] |> ignore
                     | SqliteOnly _, Backend.Postgres
                     | PostgresOnly _, Backend.Sqlite -> ()
-                Sql.execute tx "INSERT INTO schema_version (version, applied_utc) VALUES (@version, @now)" [ "@version", box number; "@now", box (Sql.now ()) ]
+
+                Sql.execute tx "INSERT INTO schema_version (version, applied_utc) VALUES (@version, @now)" [
+                    "@version", box number
+                    "@now", box (Sql.now ())
+                ]
                 |> ignore)
 
 /// How a column's values travel between the two databases.
@@ -200,24 +240,92 @@ type Kind =
 /// one sweep's rows (`@sweep`). Verifications keep their order but not their ids.
 let tables: (string * (string * Kind) list * string) list =
     let ofSweep = "sweep = @sweep"
-    let ofTrials column = sprintf "%s IN (SELECT key FROM sweep_trials WHERE sweep = @sweep)" column
-    [ "sweeps", [ "name", Text; "definition_hash", Text; "definition", Text; "notes", Text; "created_utc", Text ], "name = @sweep"
-      "definitions", [ "sweep", Text; "definition_hash", Text; "definition", Text; "registered_utc", Text ], ofSweep
-      "manifest", [ "sweep", Text; "key", Text; "value", Text; "position", Integer ], ofSweep
-      "trials",
-      [ "key", Text; "seed", BigInteger; "settings", Text; "status", Text; "reason", Text; "stop", Text; "kept_epoch", Integer
-        "validation_loss", Real; "validation_accuracy", Real; "test_loss", Real; "test_accuracy", Real; "seconds", Real
-        "started_utc", Text; "finished_utc", Text; "model_path", Text; "claim", Text; "worker", Text; "heartbeat", Real; "attempts", Integer
-        "until_epoch", Integer ],
-      ofTrials "key"
-      "sweep_trials",
-      [ "sweep", Text; "key", Text; "configuration", Integer; "position", Integer; "values_json", Text; "definition_hash", Text ],
-      ofSweep
-      "epochs",
-      [ "trial_key", Text; "epoch", Integer; "train_loss", Real; "train_accuracy", Real; "validation_loss", Real
-        "validation_accuracy", Real; "learning_rate", Real ],
-      ofTrials "trial_key"
-      "checkpoints", [ "trial_key", Text; "epoch", Integer; "state", Blob ], ofTrials "trial_key"
-      "models", [ "trial_key", Text; "state", Blob ], ofTrials "trial_key"
-      "verifications", [ "trial_key", Text; "verified_utc", Text; "identical", Integer; "detail", Text ], ofTrials "trial_key"
-      "decisions", [ "sweep", Text; "definition_hash", Text; "batch", Integer; "rung", Integer; "detail", Text; "decided_utc", Text ], ofSweep ]
+
+    let ofTrials column =
+        sprintf "%s IN (SELECT key FROM sweep_trials WHERE sweep = @sweep)" column
+
+    [
+        "sweeps",
+        [
+            "name", Text
+            "definition_hash", Text
+            "definition", Text
+            "notes", Text
+            "created_utc", Text
+        ],
+        "name = @sweep"
+        "definitions",
+        [
+            "sweep", Text
+            "definition_hash", Text
+            "definition", Text
+            "registered_utc", Text
+        ],
+        ofSweep
+        "manifest", [ "sweep", Text; "key", Text; "value", Text; "position", Integer ], ofSweep
+        "trials",
+        [
+            "key", Text
+            "seed", BigInteger
+            "settings", Text
+            "status", Text
+            "reason", Text
+            "stop", Text
+            "kept_epoch", Integer
+            "validation_loss", Real
+            "validation_accuracy", Real
+            "test_loss", Real
+            "test_accuracy", Real
+            "seconds", Real
+            "started_utc", Text
+            "finished_utc", Text
+            "model_path", Text
+            "claim", Text
+            "worker", Text
+            "heartbeat", Real
+            "attempts", Integer
+            "until_epoch", Integer
+        ],
+        ofTrials "key"
+        "sweep_trials",
+        [
+            "sweep", Text
+            "key", Text
+            "configuration", Integer
+            "position", Integer
+            "values_json", Text
+            "definition_hash", Text
+        ],
+        ofSweep
+        "epochs",
+        [
+            "trial_key", Text
+            "epoch", Integer
+            "train_loss", Real
+            "train_accuracy", Real
+            "validation_loss", Real
+            "validation_accuracy", Real
+            "learning_rate", Real
+        ],
+        ofTrials "trial_key"
+        "checkpoints", [ "trial_key", Text; "epoch", Integer; "state", Blob ], ofTrials "trial_key"
+        "models", [ "trial_key", Text; "state", Blob ], ofTrials "trial_key"
+        "verifications",
+        [
+            "trial_key", Text
+            "verified_utc", Text
+            "identical", Integer
+            "detail", Text
+        ],
+        ofTrials "trial_key"
+        "decisions",
+        [
+            "sweep", Text
+            "definition_hash", Text
+            "batch", Integer
+            "rung", Integer
+            "detail", Text
+            "decided_utc", Text
+        ],
+        ofSweep
+    ]

@@ -8,8 +8,16 @@ open System.IO
 module Worker =
 
     let private machine =
-        let id = if File.Exists "/etc/machine-id" then File.ReadAllText("/etc/machine-id").Trim() else ""
-        if id.Length >= 12 then sprintf "%s~%s" Environment.MachineName (id.Substring(0, 12)) else Environment.MachineName
+        let id =
+            if File.Exists "/etc/machine-id" then
+                File.ReadAllText("/etc/machine-id").Trim()
+            else
+                ""
+
+        if id.Length >= 12 then
+            sprintf "%s~%s" Environment.MachineName (id.Substring(0, 12))
+        else
+            Environment.MachineName
 
     /// The process's start in clock ticks since boot, from Linux's /proc/<pid>/stat (field 22): exact,
     /// where .NET's Process.StartTime is derived from the wall clock. None if there is no such process.
@@ -19,8 +27,9 @@ module Worker =
             // Field 2, the command, is in parentheses and may hold spaces: count from the closing one.
             let fields = stat.Substring(stat.LastIndexOf ')' + 2).Split ' '
             if fields.Length > 19 then Some fields[19] else None
-        with :? IOException | :? UnauthorizedAccessException ->
-            None
+        with
+        | :? IOException
+        | :? UnauthorizedAccessException -> None
 
     /// This process, as `machine/pid/start` (start "?" where /proc is not available).
     let current =
