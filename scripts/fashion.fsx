@@ -155,12 +155,7 @@ let runSweep (sweep: Sweep) =
 
     match outcome.Best with
     | Some best ->
-        printfn
-            "best configuration #%d: %s"
-            best.Configuration
-            (best.Values
-             |> List.map (fun (n, v) -> sprintf "%s = %s" n v)
-             |> String.concat ", ")
+        printfn "best configuration #%d: %s" best.Configuration (ReportFormat.settings best.Values)
 
         printfn
             "  validation accuracy %s, test accuracy %s"
