@@ -43,20 +43,8 @@ let usage =
 
 let rec parse options args =
     match args with
-    | "--shape" :: value :: rest ->
-        parse
-            {
-                options with
-                    Shape = value.Split ',' |> Array.map int
-            }
-            rest
-    | "--skip" :: value :: rest ->
-        parse
-            {
-                options with
-                    Skip = Enum.Parse<SkipKind>(value, ignoreCase = true)
-            }
-            rest
+    | "--shape" :: value :: rest -> parse { options with Shape = value.Split ',' |> Array.map int } rest
+    | "--skip" :: value :: rest -> parse { options with Skip = Enum.Parse<SkipKind>(value, ignoreCase = true) } rest
     | "--batch" :: value :: rest -> parse { options with Batch = int value } rest
     | "--threads" :: value :: rest -> parse { options with Threads = int value } rest
     | "--seconds" :: value :: rest -> parse { options with Seconds = float value } rest
@@ -85,16 +73,11 @@ let defaults = {
 
 let options = parse defaults arguments
 
-let shapeOf (widths: int[]) skip =
-    NetworkShape(widths[0], widths[1], widths[2], widths[3], skip)
+let shapeOf (widths: int[]) skip = NetworkShape(widths[0], widths[1], widths[2], widths[3], skip)
 
 /// 2·m·n·k per product, per sample: see the header.
 let trainFlopPerSample (s: NetworkShape) =
-    let skip =
-        if s.Skip = SkipKind.Dense then
-            2L * int64 s.D * int64 s.L
-        else
-            0L
+    let skip = if s.Skip = SkipKind.Dense then 2L * int64 s.D * int64 s.L else 0L
 
     2L
     * (2L * int64 s.D * int64 s.M
@@ -124,11 +107,7 @@ let dataFor =
             cache[struct (shape, batch)] <- data
             data
 
-type Measurement = {
-    Train: float
-    Infer: float
-    AllocatedPerStep: float
-}
+type Measurement = { Train: float; Infer: float; AllocatedPerStep: float }
 
 /// Calls `work` until `seconds` have passed; returns the calls made and the seconds taken.
 let timed seconds (work: unit -> unit) =
@@ -305,10 +284,7 @@ let median (values: float list) =
     let sorted = List.sort values |> Array.ofList
     let n = sorted.Length
 
-    if n % 2 = 1 then
-        sorted[n / 2]
-    else
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    if n % 2 = 1 then sorted[n / 2] else (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
 
 let cpu =
     try
@@ -319,11 +295,7 @@ let cpu =
     with _ ->
         "unknown CPU"
 
-let thousands (x: float) =
-    if x >= 1e4 then
-        sprintf "%.0fk" (x / 1e3)
-    else
-        sprintf "%.1fk" (x / 1e3)
+let thousands (x: float) = if x >= 1e4 then sprintf "%.0fk" (x / 1e3) else sprintf "%.1fk" (x / 1e3)
 
 let compare () =
     if options.Skip = SkipKind.Diagonal then
@@ -411,8 +383,7 @@ let compare () =
                     torch
                     watch.Elapsed.TotalSeconds
 
-        let med key pick =
-            median [ for m in results[key] -> pick m ]
+        let med key pick = median [ for m in results[key] -> pick m ]
 
         let peak t = Seq.max peaks[t] // a ceiling: the best round
         printfn ""
@@ -445,11 +416,9 @@ let compare () =
             let flop = float (trainFlopPerSample (shapeOf widths options.Skip))
 
             for batch in batchSizes do
-                let train who t =
-                    med (name, batch, t, who) (fun m -> m.Train)
+                let train who t = med (name, batch, t, who) (fun m -> m.Train)
 
-                let infer who t =
-                    med (name, batch, t, who) (fun m -> m.Infer)
+                let infer who t = med (name, batch, t, who) (fun m -> m.Infer)
 
                 let torchBest = max (train "torch" 1) (train "torch" 2)
 

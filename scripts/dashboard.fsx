@@ -62,10 +62,7 @@ if not (IPAddress.IsLoopback address) then
     eprintfn "warning: listening on %O: anyone who can reach this machine can read the store's results" address
 
 try
-    if smoke then
-        smokeTest ()
-    else
-        DashboardServer.run store address port
+    if smoke then smokeTest () else DashboardServer.run store address port
 with :? DashboardException as e ->
     eprintfn "%s" e.Message
     exit 1

@@ -17,13 +17,7 @@ let settings = {
 
 let split =
     Dataset.digits ()
-    |> Dataset.split
-        {
-            Train = 0.7
-            Validation = 0.15
-            Test = 0.15
-        }
-        42UL
+    |> Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 42UL
 
 let watch = Diagnostics.Stopwatch.StartNew()
 let model, result = Model.fit settings split

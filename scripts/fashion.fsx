@@ -28,18 +28,10 @@ let validationShare, splitSeed = 0.1, 42UL
 let data =
     let train, test = Dataset.fashionMnist ()
     // The smoke budget trains on the first rows only: the files' order mixes the classes.
-    let head count (part: Dataset) =
-        if smoke then
-            Dataset.select [| 0 .. count - 1 |] part
-        else
-            part
+    let head count (part: Dataset) = if smoke then Dataset.select [| 0 .. count - 1 |] part else part
 
     {
-        Name =
-            (if smoke then
-                 "fashion-mnist (first rows)"
-             else
-                 "fashion-mnist")
+        Name = (if smoke then "fashion-mnist (first rows)" else "fashion-mnist")
         Split = Split.ofParts validationShare splitSeed (head 3000 train) (head 1000 test)
     }
 
@@ -58,12 +50,7 @@ let sweepNamed name strategy notes = {
     Data = data
     // Every trial trains its full budget (no early stopping), keeping its best validation epoch;
     // SGD gets the usual momentum.
-    Base = {
-        Settings.defaults with
-            Momentum = 0.9
-            Epochs = maxEpochs
-            Patience = None
-    }
+    Base = { Settings.defaults with Momentum = 0.9; Epochs = maxEpochs; Patience = None }
     Space = space
     Strategy = strategy
     Seeds = (if smoke then [ 0UL; 1UL ] else [ 0UL; 1UL; 2UL ])
@@ -76,18 +63,10 @@ let sweepNamed name strategy notes = {
 /// (chosen for a machine shared by eight) that is the whole batch. With more configurations than
 /// `BatchSize`, TPE proposes every later batch from the results of the earlier ones.
 let search = {
-    Sampler =
-        Sampler.Tpe {
-            Tpe.defaults with
-                Startup = configurations
-        }
+    Sampler = Sampler.Tpe { Tpe.defaults with Startup = configurations }
     Configurations = configurations
     BatchSize = configurations
-    Pruning =
-        (if smoke then
-             Pruning.Halving(1, 2)
-         else
-             Pruning.Halving(2, 3))
+    Pruning = (if smoke then Pruning.Halving(1, 2) else Pruning.Halving(2, 3))
     Seed = 0UL
 }
 
@@ -237,8 +216,7 @@ let optuna () =
             | _ -> None)
         |> Map.ofArray
 
-    let number key =
-        Double.Parse(fields[key], Globalization.CultureInfo.InvariantCulture)
+    let number key = Double.Parse(fields[key], Globalization.CultureInfo.InvariantCulture)
 
     {
         Tool = "Optuna 3.1 + PyTorch"

@@ -12,11 +12,7 @@ open Hybrid
 let smoke = Environment.GetEnvironmentVariable "HYBRID_SMOKE" = "1"
 let kinds = [ SkipKind.Dense; SkipKind.Diagonal; SkipKind.None ]
 
-let fractions = {
-    Train = 0.7
-    Validation = 0.15
-    Test = 0.15
-}
+let fractions = { Train = 0.7; Validation = 0.15; Test = 0.15 }
 
 let experiment (name: string) (dataset: Dataset) seeds = {
     Sweep.create ((if smoke then "skip-smoke-" else "skip-") + name) {

@@ -20,13 +20,7 @@ let data = {
     Name = "digits"
     Split =
         Dataset.digits ()
-        |> Dataset.split
-            {
-                Train = 0.7
-                Validation = 0.15
-                Test = 0.15
-            }
-            42UL
+        |> Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 42UL
 }
 
 let sweep = {
@@ -48,11 +42,7 @@ let sweep = {
                 Sampler = Sampler.Tpe Tpe.defaults
                 Configurations = (if smoke then 4 else 128)
                 BatchSize = (if smoke then 4 else 16)
-                Pruning =
-                    (if smoke then
-                         Pruning.Halving(1, 3)
-                     else
-                         Pruning.Hyperband(4, 3))
+                Pruning = (if smoke then Pruning.Halving(1, 3) else Pruning.Hyperband(4, 3))
                 Seed = 0UL
             }
         Seeds = (if smoke then [ 0UL; 1UL ] else [ 0UL; 1UL; 2UL ])

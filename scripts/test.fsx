@@ -10,12 +10,7 @@ open System.Xml.Linq
 let root = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, ".."))
 
 /// A suite's counts and the full names of its failed tests (for a script: the script and why).
-type Outcome = {
-    Suite: string
-    Passed: int
-    Failed: int
-    Failures: string list
-}
+type Outcome = { Suite: string; Passed: int; Failed: int; Failures: string list }
 
 /// Where the test runners write their result files for this run.
 let results = Directory.CreateTempSubdirectory("hybrid-test-results-").FullName
@@ -150,8 +145,7 @@ let withPostgres (body: unit -> 'a) : 'a =
             asPostgres (Path.Combine(bin, "pg_ctl")) [ "-D"; data; "-m"; "immediate"; "-w"; "stop" ]
             Directory.Delete(directory, true)
 
-let count (pattern: string) (text: string) =
-    Regex.Matches(text, pattern) |> Seq.sumBy (fun m -> int m.Groups[1].Value)
+let count (pattern: string) (text: string) = Regex.Matches(text, pattern) |> Seq.sumBy (fun m -> int m.Groups[1].Value)
 
 /// A suite that exits non-zero without reporting a failure still counts as one failure, named by its exit code.
 let outcome suite exitCode passed failed failures =
@@ -244,11 +238,7 @@ let scriptOutcome (name: string) (code: int) (output: string) =
         |> List.map (fun line -> sprintf "%s: compiler %s" name (line.Trim()))
 
     let failures =
-        (if code <> 0 then
-             [ sprintf "%s (exit code %d)" name code ]
-         else
-             [])
-        @ notes
+        (if code <> 0 then [ sprintf "%s (exit code %d)" name code ] else []) @ notes
 
     {
         Suite = name

@@ -38,8 +38,7 @@ module SweepRunner =
 
     /// A sweep's folder. Its name becomes a directory, so it may not climb out of the runs folder.
     let directoryOf (name: string) =
-        let allowed (c: char) =
-            Char.IsLetterOrDigit c || c = '-' || c = '_' || c = '.' || c = ' '
+        let allowed (c: char) = Char.IsLetterOrDigit c || c = '-' || c = '_' || c = '.' || c = ' '
 
         if
             String.IsNullOrWhiteSpace name
@@ -81,8 +80,7 @@ module SweepRunner =
 
     /// How long a claimed trial's heartbeat may stay silent before other workers take it over (its
     /// worker presumed dead): HYBRID_GRACE_SECONDS, or 60. Heartbeats go out six times per grace period.
-    let private grace () =
-        seconds "HYBRID_GRACE_SECONDS" (fun s -> s > 0.0) 60.0
+    let private grace () = seconds "HYBRID_GRACE_SECONDS" (fun s -> s > 0.0) 60.0
 
     /// This process's claims on running trials, and which of them another worker has taken over.
     /// Removing and losing name the claim, not only its trial: an adaptive search's trial paused at a
@@ -97,8 +95,7 @@ module SweepRunner =
             | true, current -> current.Token = claim.Token
             | _ -> false
 
-        member _.Add(claim: Claim) =
-            lock held (fun () -> held[claim.Key] <- claim)
+        member _.Add(claim: Claim) = lock held (fun () -> held[claim.Key] <- claim)
 
         member _.TryGet(key: string) =
             match held.TryGetValue key with
@@ -207,8 +204,7 @@ module SweepRunner =
     /// carries the epochs since the previous one, so a trial shorter than this writes only once it
     /// finishes. Determinism makes the choice invisible in the results: a trial cut off resumes from
     /// its last checkpoint, or starts over, and ends with the same bits either way.
-    let private checkpointEvery () =
-        seconds "HYBRID_CHECKPOINT_SECONDS" (fun s -> s >= 0.0) 5.0
+    let private checkpointEvery () = seconds "HYBRID_CHECKPOINT_SECONDS" (fun s -> s >= 0.0) 5.0
 
     /// Records run events: the only writer of results. A worker that lost its claim records nothing
     /// more, nor does a second run of a trial this process has already finished.

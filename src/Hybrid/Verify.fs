@@ -6,8 +6,7 @@ module Hybrid.Verify
 open System
 open Hybrid.Engine.Training
 
-let private bits (values: float32[]) =
-    values |> Array.map BitConverter.SingleToInt32Bits
+let private bits (values: float32[]) = values |> Array.map BitConverter.SingleToInt32Bits
 
 let private weightDifferences (stored: Model) (rerun: Model) =
     let a, b = bits stored.Parameters, bits rerun.Parameters
@@ -103,8 +102,7 @@ let decisions (store: Store) (sweep: Sweep) : bool * string =
                 |> Seq.tryFindIndex (fun (d, r) -> d <> r)
                 |> Option.defaultValue (min derived.Length recorded.Length)
 
-            let show (list: string list) =
-                if at < list.Length then list[at] else "(none)"
+            let show (list: string list) = if at < list.Length then list[at] else "(none)"
 
             false,
             sprintf

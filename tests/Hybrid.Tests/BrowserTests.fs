@@ -37,8 +37,7 @@ let private browserTest () =
         let paths = Report.write output (ReportTests.searched hostile)
         Chromium.navigate page (Uri(paths.Html).AbsoluteUri)
 
-        let drawn (state: JsonNode) =
-            (state["missing"] |> nonNull).AsArray().Count = 0
+        let drawn (state: JsonNode) = (state["missing"] |> nonNull).AsArray().Count = 0
 
         let state = Chromium.awaitPage page inspect "every chart drawn" drawn
         // A chart's deferred work (timers, animation frames) may still log an error: wait until the

@@ -221,10 +221,7 @@ let requireChromium () =
             skiptest (sprintf "%s is not installed (apt-get install -y chromium); browser test skipped" chromium)
 
 /// A page of a fresh browser: `Call` sends a DevTools command to it; `Tools` holds every event.
-type Page = {
-    Call: string -> obj -> JsonNode
-    Tools: DevTools
-}
+type Page = { Call: string -> obj -> JsonNode; Tools: DevTools }
 
 /// Opens a blank 1200-pixel-wide page in a fresh headless Chromium with the Runtime, Log, Network and
 /// Page domains on and every Content-Security-Policy violation made a console error, runs the body,
@@ -248,13 +245,7 @@ let withPage (body: Page -> 'a) : 'a =
             let target = devTools.Send("Target.createTarget", {| url = "about:blank" |})
 
             let attached =
-                devTools.Send(
-                    "Target.attachToTarget",
-                    {|
-                        targetId = text target["targetId"]
-                        flatten = true
-                    |}
-                )
+                devTools.Send("Target.attachToTarget", {| targetId = text target["targetId"]; flatten = true |})
 
             let session = text attached["sessionId"]
 
@@ -303,10 +294,7 @@ let navigate (page: Page) (url: string) =
 /// The JSON an expression (a `JSON.stringify(...)`) evaluates to in the page.
 let evaluate (page: Page) (expression: string) : JsonNode =
     let result =
-        page.Call "Runtime.evaluate" {|
-            expression = expression
-            returnByValue = true
-        |}
+        page.Call "Runtime.evaluate" {| expression = expression; returnByValue = true |}
 
     let value = (result["result"] |> nonNull)["value"]
     JsonNode.Parse(text value) |> nonNull
@@ -338,13 +326,7 @@ let screenshot (page: Page) (file: string) =
         page.Call "Page.captureScreenshot" {|
             format = "png"
             captureBeyondViewport = true
-            clip = {|
-                x = 0
-                y = 0
-                width = 1200
-                height = height
-                scale = 1
-            |}
+            clip = {| x = 0; y = 0; width = 1200; height = height; scale = 1 |}
         |}
 
     Directory.CreateDirectory(nonNull (Path.GetDirectoryName file)) |> ignore

@@ -14,13 +14,7 @@ let digits =
             Name = "digits"
             Split =
                 Dataset.digits ()
-                |> Dataset.split
-                    {
-                        Train = 0.7
-                        Validation = 0.15
-                        Test = 0.15
-                    }
-                    42UL
+                |> Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 42UL
         }
         : Data)
 

@@ -38,11 +38,9 @@ let private inspect =
 
 let private number (state: JsonNode) (key: string) = (state[key] |> nonNull).GetValue<int>()
 
-let private flag (state: JsonNode) (key: string) =
-    (state[key] |> nonNull).GetValue<bool>()
+let private flag (state: JsonNode) (key: string) = (state[key] |> nonNull).GetValue<bool>()
 
-let private drawn (state: JsonNode) =
-    (state["undrawn"] |> nonNull).AsArray().Count = 0
+let private drawn (state: JsonNode) = (state["undrawn"] |> nonNull).AsArray().Count = 0
 
 /// Opens the sweep's live page of a dashboard serving `location`, and gives the body the page and
 /// a test of whether a URL stays on this machine: the dashboard's own, or data the page holds.

@@ -48,12 +48,7 @@ let private queryTests =
 
 // ---- Answers to requests, without a server ----
 
-let private request (path: string) (query: string) = {
-    Method = "GET"
-    Host = "127.0.0.1"
-    Path = path
-    Query = query
-}
+let private request (path: string) (query: string) = { Method = "GET"; Host = "127.0.0.1"; Path = path; Query = query }
 
 /// The answer to a request against a read-only view of the store.
 let private answerOn (location: string) (request: DashboardRequest) =
@@ -78,8 +73,7 @@ let private expectAnswer (response: DashboardResponse) (status: int) (phrase: st
     Expect.isFalse (response.Body.Contains " at Hybrid.") "no stack trace"
 
 let private answerTests =
-    let withSmall body =
-        withSweep Backend.Sqlite (fun store sweep _ -> body store.Location sweep)
+    let withSmall body = withSweep Backend.Sqlite (fun store sweep _ -> body store.Location sweep)
 
     testList "answers" [
         testCase "a sweep that does not exist: 404 naming the sweeps there" (fun () ->
@@ -112,10 +106,7 @@ let private answerTests =
         testCase "another host's name (DNS rebinding): 421" (fun () ->
             withSmall (fun location _ ->
                 expectAnswer
-                    (answerOn location {
-                        request "/" "" with
-                            Host = "attacker.example"
-                    })
+                    (answerOn location { request "/" "" with Host = "attacker.example" })
                     421
                     "attacker.example"))
         testCase "a page that does not exist: 404" (fun () ->
@@ -280,8 +271,7 @@ let private serverTests =
                 use dashboard = DashboardServer.start store.Location IPAddress.Loopback 0
                 use client = new HttpClient()
 
-                let get (path: string) =
-                    client.GetAsync(dashboard.Url + path).Result
+                let get (path: string) = client.GetAsync(dashboard.Url + path).Result
 
                 use page = get "/sweep?name=small"
                 Expect.equal page.StatusCode HttpStatusCode.OK "the sweep's page"

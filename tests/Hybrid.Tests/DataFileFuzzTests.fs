@@ -53,11 +53,7 @@ let private damagesOf (original: byte[]) =
 let private gzipReaders =
     let images, labels = idxPair ()
 
-    let iris = {
-        Csv.defaults with
-            SkipLines = 1
-            Header = false
-    }
+    let iris = { Csv.defaults with SkipLines = 1; Header = false }
 
     [
         "Csv.load", gzip (shipped "iris.csv"), (fun bytes -> loadCsv iris bytes)
@@ -114,11 +110,7 @@ let private labelled (rng: Rng) =
 
     let classes = if rng.NextInt 2 = 0 then None else Some 3
 
-    {
-        Csv.defaults with
-            Labels = Csv.Indices classes
-    },
-    "a,b,label\n" + String.concat "\n" rows
+    { Csv.defaults with Labels = Csv.Indices classes }, "a,b,label\n" + String.concat "\n" rows
 
 let private readText (options: Csv.Options, text: string) =
     use reader = new StringReader(text)
@@ -139,11 +131,7 @@ let private dimensionLimits = [ 0; 1; 2; 3; 255; 256; 65536; 1 <<< 24; Int32.Max
 /// small, otherwise a few bytes; labels for as many images when that is small.
 let private dimensioned (rng: Rng) =
     let dims = [
-        for _ in 1 .. rank rng ->
-            if rng.NextInt 3 = 0 then
-                pick rng dimensionLimits
-            else
-                1 + rng.NextInt 4
+        for _ in 1 .. rank rng -> if rng.NextInt 3 = 0 then pick rng dimensionLimits else 1 + rng.NextInt 4
     ]
 
     let needed = dims |> List.fold (fun product d -> product * bigint d) 1I
@@ -239,10 +227,7 @@ let families =
 
 let private csvText options (text: string) () = readText (options, text)
 
-let private indices = {
-    Csv.defaults with
-        Labels = Csv.Indices None
-}
+let private indices = { Csv.defaults with Labels = Csv.Indices None }
 
 let private huge (c: char) = String(c, 10_000_000)
 
@@ -279,12 +264,7 @@ let regressions =
         refusal "CSV: a 10 MB class index" (csvText indices ("a,label\n1," + huge '7' + "\n")) "(10000000 characters)"
         refusal
             "CSV: 10 MB header names without the label column's"
-            (csvText
-                {
-                    Csv.defaults with
-                        Label = Csv.Name "species"
-                }
-                (huge 'h' + ",b\n1,2\n"))
+            (csvText { Csv.defaults with Label = Csv.Name "species" } (huge 'h' + ",b\n1,2\n"))
             "characters)"
         // Found by the families above when run against the loaders before the fixes.
         refusal

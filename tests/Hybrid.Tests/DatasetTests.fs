@@ -11,8 +11,7 @@ open Hybrid.Tests.Common
 let private dataDirectory =
     Path.Combine(__SOURCE_DIRECTORY__, "..", "..", "src", "Hybrid", "Data")
 
-let private row (data: Dataset) r =
-    data.Features[r * data.Columns .. (r + 1) * data.Columns - 1]
+let private row (data: Dataset) r = data.Features[r * data.Columns .. (r + 1) * data.Columns - 1]
 
 /// A shipped file's first data line, parsed here independently of the library.
 let private firstShippedRow (file: string) skipHeader =
@@ -58,8 +57,7 @@ let private argumentError (action: unit -> 'a) : ArgumentException =
     with :? ArgumentException as e ->
         e
 
-let private csv options (text: string) =
-    Csv.read options "test.csv" (new StringReader(text))
+let private csv options (text: string) = Csv.read options "test.csv" (new StringReader(text))
 
 let private builtInTests =
     let shape name (load: unit -> Dataset) rows columns classNames (counts: int[]) file skipHeader =
@@ -131,23 +129,14 @@ let private hashTests =
 
         testCase "changes when a class name changes"
         <| fun () ->
-            Expect.isTrue
-                (changed {
-                    iris with
-                        ClassNames = [| "setosa"; "versicolor"; "Virginica" |]
-                })
-                "class renamed"
+            Expect.isTrue (changed { iris with ClassNames = [| "setosa"; "versicolor"; "Virginica" |] }) "class renamed"
 
         testCase "changes with the shape alone"
         <| fun () -> Expect.isTrue (changed { iris with Rows = 300; Columns = 2 }) "reshaped"
 
         testCase "ignores the data set's and features' names"
         <| fun () ->
-            let renamed = {
-                iris with
-                    Name = "flowers"
-                    FeatureNames = [| "a"; "b"; "c"; "d" |]
-            }
+            let renamed = { iris with Name = "flowers"; FeatureNames = [| "a"; "b"; "c"; "d" |] }
 
             Expect.isFalse (changed renamed) "names do not affect training"
     ]
@@ -157,12 +146,7 @@ let private csvTests =
         testCase "header, label column by name, class names sorted"
         <| fun () ->
             let data =
-                csv
-                    {
-                        Csv.defaults with
-                            Label = Csv.Name "species"
-                    }
-                    "a,species,b\n1,zeta,2\n3,alpha,4\n5,zeta,6\n"
+                csv { Csv.defaults with Label = Csv.Name "species" } "a,species,b\n1,zeta,2\n3,alpha,4\n5,zeta,6\n"
 
             Expect.equal data.ClassNames [| "alpha"; "zeta" |] "sorted ordinally, not by first appearance"
             Expect.equal data.Labels [| 1; 0; 1 |] "labels"
@@ -171,12 +155,7 @@ let private csvTests =
 
         testCase "no header, label by index, semicolons"
         <| fun () ->
-            let options = {
-                Csv.defaults with
-                    Header = false
-                    Separator = ';'
-                    Label = Csv.Index 0
-            }
+            let options = { Csv.defaults with Header = false; Separator = ';'; Label = Csv.Index 0 }
 
             let data = csv options "b;1.5;-2\na;2.5e1;3\n"
             Expect.equal (data.Rows, data.Columns) (2, 2) "shape"
@@ -187,12 +166,7 @@ let private csvTests =
         testCase "integer labels with a declared class count"
         <| fun () ->
             let data =
-                csv
-                    {
-                        Csv.defaults with
-                            Labels = Csv.Indices(Some 4)
-                    }
-                    "x,y\n0.5,1\n0.25,3\n"
+                csv { Csv.defaults with Labels = Csv.Indices(Some 4) } "x,y\n0.5,1\n0.25,3\n"
 
             Expect.equal data.ClassNames [| "0"; "1"; "2"; "3" |] "declared classes, even without samples"
             Expect.equal data.Labels [| 1; 3 |] "labels"
@@ -200,13 +174,7 @@ let private csvTests =
         testCase "integer labels with the count inferred"
         <| fun () ->
             let data =
-                csv
-                    {
-                        Csv.defaults with
-                            Header = false
-                            Labels = Csv.Indices None
-                    }
-                    "1,2,0\n3,4,2.0\n5,6,0\n"
+                csv { Csv.defaults with Header = false; Labels = Csv.Indices None } "1,2,0\n3,4,2.0\n5,6,0\n"
 
             Expect.equal data.ClassNames [| "0"; "1"; "2" |] "largest label + 1 classes"
             Expect.equal data.Labels [| 0; 2; 0 |] "2.0 is the integer 2"
@@ -272,10 +240,7 @@ let private csvTests =
 let private csvErrorTests =
     let text = Csv.defaults
 
-    let indices = {
-        Csv.defaults with
-            Labels = Csv.Indices None
-    }
+    let indices = { Csv.defaults with Labels = Csv.Indices None }
 
     [
         "ragged row, too few fields",
@@ -301,10 +266,7 @@ let private csvErrorTests =
         "label not a number", indices, "a,b,label\n1,2,cat\n", "line 2, column 3", "expected a class index"
         "negative label", indices, "a,b,label\n1,2,-1\n", "line 2, column 3", "expected a class index"
         "label out of range",
-        {
-            text with
-                Labels = Csv.Indices(Some 2)
-        },
+        { text with Labels = Csv.Indices(Some 2) },
         "a,b,label\n1,2,1\n3,4,2\n",
         "line 3, column 3",
         "out of range"
@@ -521,11 +483,7 @@ let private idxTests =
 let private splitTests =
     let iris = Dataset.iris ()
 
-    let fractions = {
-        Train = 0.6
-        Validation = 0.2
-        Test = 0.2
-    }
+    let fractions = { Train = 0.6; Validation = 0.2; Test = 0.2 }
 
     testList "split" [
         testCase "every class in proportion (iris 60/20/20 is exact)"
@@ -539,11 +497,7 @@ let private splitTests =
         <| fun () ->
             let digits = Dataset.digits ()
 
-            let f = {
-                Train = 0.7
-                Validation = 0.15
-                Test = 0.15
-            }
+            let f = { Train = 0.7; Validation = 0.15; Test = 0.15 }
 
             let parts = digits |> Dataset.split f 3UL
 
@@ -557,14 +511,7 @@ let private splitTests =
             let data = traceable 101 4
 
             let parts =
-                data
-                |> Dataset.split
-                    {
-                        Train = 0.5
-                        Validation = 0.25
-                        Test = 0.25
-                    }
-                    11UL
+                data |> Dataset.split { Train = 0.5; Validation = 0.25; Test = 0.25 } 11UL
 
             let all = Array.concat [ ids parts.Train; ids parts.Validation; ids parts.Test ]
             Expect.equal (Array.sort all) [| 0..100 |] "every row exactly once"
@@ -598,55 +545,28 @@ let private splitTests =
             }
 
             let e =
-                argumentError (fun () ->
-                    data
-                    |> Dataset.split
-                        {
-                            Train = 0.8
-                            Validation = 0.1
-                            Test = 0.1
-                        }
-                        1UL)
+                argumentError (fun () -> data |> Dataset.split { Train = 0.8; Validation = 0.1; Test = 0.1 } 1UL)
 
             Expect.stringContains e.Message "class \"rare\" has 2 samples" "names the class"
             Expect.stringContains e.Message "validation part would get none" "names the part"
 
         testCase "a class with no samples is named"
         <| fun () ->
-            let data = {
-                traceable 30 2 with
-                    ClassNames = [| "a"; "b"; "absent" |]
-            }
+            let data = { traceable 30 2 with ClassNames = [| "a"; "b"; "absent" |] }
 
             let e = argumentError (fun () -> data |> Dataset.split fractions 1UL)
             Expect.stringContains e.Message "class \"absent\" has 0 samples" "names the class"
 
         testCase "an empty part is allowed when its fraction is 0"
         <| fun () ->
-            let parts =
-                iris
-                |> Dataset.split
-                    {
-                        Train = 0.8
-                        Validation = 0.0
-                        Test = 0.2
-                    }
-                    1UL
+            let parts = iris |> Dataset.split { Train = 0.8; Validation = 0.0; Test = 0.2 } 1UL
 
             Expect.equal parts.Validation.Rows 0 "no validation part"
             Expect.equal (parts.Train.Rows, parts.Test.Rows) (120, 30) "train and test"
 
         testCase "fractions must sum to 1"
         <| fun () ->
-            argumentError (fun () ->
-                iris
-                |> Dataset.split
-                    {
-                        Train = 0.6
-                        Validation = 0.2
-                        Test = 0.3
-                    }
-                    1UL)
+            argumentError (fun () -> iris |> Dataset.split { Train = 0.6; Validation = 0.2; Test = 0.3 } 1UL)
             |> ignore
     ]
 
@@ -680,8 +600,7 @@ let private kFoldTests =
         <| fun () ->
             Expect.equal (Dataset.kFold 4 1UL data) (Dataset.kFold 4 1UL data) "same seed"
 
-            let first seed =
-                (Dataset.kFold 4 seed data |> Array.head).Validation
+            let first seed = (Dataset.kFold 4 seed data |> Array.head).Validation
 
             Expect.notEqual (first 1UL).Features (first 2UL).Features "different seed"
 
@@ -712,10 +631,7 @@ let private shuffleTests =
 
         testCase "one-hot rows"
         <| fun () ->
-            let data = {
-                traceable 4 3 with
-                    Labels = [| 2; 0; 1; 2 |]
-            }
+            let data = { traceable 4 3 with Labels = [| 2; 0; 1; 2 |] }
 
             Expect.equal
                 (Dataset.oneHot data)
@@ -759,20 +675,11 @@ let private scalingTests =
         <| fun () ->
             let parts =
                 Dataset.iris ()
-                |> Dataset.split
-                    {
-                        Train = 0.6
-                        Validation = 0.2
-                        Test = 0.2
-                    }
-                    1UL
+                |> Dataset.split { Train = 0.6; Validation = 0.2; Test = 0.2 } 1UL
 
             let scaler = Standardize.fit parts.Train
 
-            let otherTest = {
-                parts.Test with
-                    Features = parts.Test.Features |> Array.map ((*) 10f)
-            }
+            let otherTest = { parts.Test with Features = parts.Test.Features |> Array.map ((*) 10f) }
 
             let whole = Dataset.iris () |> Standardize.fit
             Expect.notEqual scaler whole "not the statistics of all the data"
@@ -789,10 +696,7 @@ let private scalingTests =
 
         testCase "apply computes (x − mean) / scale in float32"
         <| fun () ->
-            let scaler = {
-                Mean = [| 1f; 2f |]
-                Scale = [| 3f; 0.5f |]
-            }
+            let scaler = { Mean = [| 1f; 2f |]; Scale = [| 3f; 0.5f |] }
 
             let scaled = table 1 2 [| 0.7f; 2.3f |] |> Scaler.apply scaler
             Expect.equal scaled.Features [| (0.7f - 1f) / 3f; (2.3f - 2f) / 0.5f |] "bit for bit"
@@ -803,10 +707,7 @@ let private scalingTests =
 
             Expect.equal
                 scaler
-                {
-                    Mean = [| 1f; 5f |]
-                    Scale = [| 2f; 1f |]
-                }
+                { Mean = [| 1f; 5f |]; Scale = [| 2f; 1f |] }
                 "minimum and range; constant column scale 1"
 
             Expect.equal (Scaler.apply scaler train).Features [| 0f; 0f; 0.5f; 0f; 1f; 0f |] "train in [0, 1]"
@@ -821,13 +722,7 @@ let private scalingTests =
     ]
 
 let private syntheticTests =
-    let spec: Synthetic.Blobs = {
-        Classes = 3
-        Dimensions = 4
-        PerClass = 20
-        Spread = 0.5
-        Seed = 1UL
-    }
+    let spec: Synthetic.Blobs = { Classes = 3; Dimensions = 4; PerClass = 20; Spread = 0.5; Seed = 1UL }
 
     testList "synthetic" [
         testCase "blobs: shape and labels"
@@ -868,12 +763,7 @@ let private syntheticTests =
 
         testCase "two spirals: shape and symmetry without noise"
         <| fun () ->
-            let data =
-                Synthetic.twoSpirals {
-                    PerClass = 50
-                    Noise = 0.0
-                    Seed = 1UL
-                }
+            let data = Synthetic.twoSpirals { PerClass = 50; Noise = 0.0; Seed = 1UL }
 
             Expect.equal (data.Rows, data.Columns, classCounts data) (100, 2, [| 50; 50 |]) "2 × 50 points in the plane"
 
@@ -886,12 +776,7 @@ let private syntheticTests =
 
         testCase "two spirals: seeded noise"
         <| fun () ->
-            let spirals seed =
-                Synthetic.twoSpirals {
-                    PerClass = 50
-                    Noise = 0.1
-                    Seed = seed
-                }
+            let spirals seed = Synthetic.twoSpirals { PerClass = 50; Noise = 0.1; Seed = seed }
 
             Expect.equal (spirals 4UL) (spirals 4UL) "same seed, same bits"
             Expect.notEqual (spirals 4UL).Features (spirals 5UL).Features "other seed"

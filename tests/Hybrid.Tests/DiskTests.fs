@@ -187,19 +187,9 @@ let private small (seeds: int) : Sweep = {
         Name = "iris"
         Split =
             Dataset.iris ()
-            |> Dataset.split
-                {
-                    Train = 0.6
-                    Validation = 0.2
-                    Test = 0.2
-                }
-                7UL
+            |> Dataset.split { Train = 0.6; Validation = 0.2; Test = 0.2 } 7UL
     } with
-        Base = {
-            Settings.defaults with
-                Epochs = 30
-                Patience = None
-        }
+        Base = { Settings.defaults with Epochs = 30; Patience = None }
         Space = [ M, ints [ 8; 16 ] ]
         Strategy = Strategy.Grid 1
         Seeds = List.init seeds uint64

@@ -11,13 +11,7 @@ let private data = {
     Name = "iris"
     Split =
         Dataset.iris ()
-        |> Dataset.split
-            {
-                Train = 0.7
-                Validation = 0.15
-                Test = 0.15
-            }
-            42UL
+        |> Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 42UL
 }
 
 let private sweep = {
@@ -114,16 +108,8 @@ let private keyTests =
         "M", fun s -> { s with M = s.M + 1 }
         "L", fun s -> { s with L = s.L + 1 }
         "Skip", fun s -> { s with Skip = SkipKind.Diagonal }
-        "Optimizer",
-        fun s -> {
-            s with
-                Optimizer = OptimizerKind.AdamW
-        }
-        "LearningRate",
-        fun s -> {
-            s with
-                LearningRate = Math.BitIncrement s.LearningRate
-        }
+        "Optimizer", fun s -> { s with Optimizer = OptimizerKind.AdamW }
+        "LearningRate", fun s -> { s with LearningRate = Math.BitIncrement s.LearningRate }
         "Momentum", fun s -> { s with Momentum = 0.5 }
         "Nesterov", fun s -> { s with Nesterov = not s.Nesterov }
         "WeightDecay", fun s -> { s with WeightDecay = 1e-5 }
@@ -146,13 +132,7 @@ let private keyTests =
                             data with
                                 Split =
                                     Dataset.iris ()
-                                    |> Dataset.split
-                                        {
-                                            Train = 0.7
-                                            Validation = 0.15
-                                            Test = 0.15
-                                        }
-                                        42UL
+                                    |> Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 42UL
                         }
                 })
                 "deterministic"
@@ -164,22 +144,14 @@ let private keyTests =
             for strategy in [ Strategy.Grid 3; Strategy.Random(10, 1UL); Strategy.Sobol 10 ] ->
                 testCase (sprintf "%A over choices only" strategy)
                 <| fun () ->
-                    let all =
-                        keys {
-                            sweep with
-                                Space = discrete
-                                Strategy = strategy
-                        }
+                    let all = keys { sweep with Space = discrete; Strategy = strategy }
 
                     Expect.equal (List.distinct all).Length all.Length "each key names one trial"
         ]
         testCase "threads never change a key"
         <| fun () ->
             Expect.equal
-                (keys {
-                    sweep with
-                        Base = { Settings.defaults with Threads = 4 }
-                })
+                (keys { sweep with Base = { Settings.defaults with Threads = 4 } })
                 (keys sweep)
                 "Threads = 4 vs 1"
         testCase "a different split seed is different data and gives different keys"
@@ -188,13 +160,7 @@ let private keyTests =
                 data with
                     Split =
                         Dataset.iris ()
-                        |> Dataset.split
-                            {
-                                Train = 0.7
-                                Validation = 0.15
-                                Test = 0.15
-                            }
-                            43UL
+                        |> Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 43UL
             }
 
             Expect.notEqual (Data.hash other) (Data.hash data) "the data hash"
@@ -203,10 +169,7 @@ let private keyTests =
         testCase "the data's name is not part of the data"
         <| fun () ->
             Expect.equal
-                (keys {
-                    sweep with
-                        Data = { data with Name = "renamed" }
-                })
+                (keys { sweep with Data = { data with Name = "renamed" } })
                 (keys sweep)
                 "same split, same keys"
         testList "any setting changes the key" [
@@ -230,21 +193,11 @@ let private keyTests =
         testCase "a base setting outside the space changes every key"
         <| fun () ->
             Expect.isTrue
-                (List.forall2
-                    (<>)
-                    (keys sweep)
-                    (keys {
-                        sweep with
-                            Base = {
-                                Settings.defaults with
-                                    BatchSize = 64
-                            }
-                    }))
+                (List.forall2 (<>) (keys sweep) (keys { sweep with Base = { Settings.defaults with BatchSize = 64 } }))
                 "BatchSize 32 → 64"
         testCase "the engine's version enters the key"
         <| fun () ->
-            let under version =
-                Sweep.trialKeyUnder version dataHash Settings.defaults
+            let under version = Sweep.trialKeyUnder version dataHash Settings.defaults
 
             Expect.notEqual (under "0.1.0") (under "0.1.1") "another engine, another key"
 
@@ -260,13 +213,7 @@ let private readmeSweep =
         Name = "iris"
         Split =
             Dataset.iris ()
-            |> Dataset.split
-                {
-                    Train = 0.7
-                    Validation = 0.15
-                    Test = 0.15
-                }
-                42UL
+            |> Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 42UL
     }
 
     {
@@ -334,33 +281,18 @@ let private hashTests =
             }
             testCase "a choice differing in its 101st value"
             <| fun () ->
-                let widths last = {
-                    sweep with
-                        Space = [ M, ints ([ 1..100 ] @ [ last ]) ]
-                }
+                let widths last = { sweep with Space = [ M, ints ([ 1..100 ] @ [ last ]) ] }
 
                 Expect.notEqual
                     (Sweep.definitionHash (widths 102))
                     (Sweep.definitionHash (widths 101))
                     "M's last choice 101 vs 102"
-            changes "a space with one more setting" {
-                sweep with
-                    Space = sweep.Space @ [ Epochs, ints [ 10 ] ]
-            }
-            changes "another grid size" {
-                sweep with
-                    Strategy = Strategy.Grid 4
-            }
-            changes "another strategy" {
-                sweep with
-                    Strategy = Strategy.Sobol 12
-            }
+            changes "a space with one more setting" { sweep with Space = sweep.Space @ [ Epochs, ints [ 10 ] ] }
+            changes "another grid size" { sweep with Strategy = Strategy.Grid 4 }
+            changes "another strategy" { sweep with Strategy = Strategy.Sobol 12 }
             changes "another seed list" { sweep with Seeds = [ 0UL; 1UL ] }
             changes "the seeds in another order" { sweep with Seeds = [ 2UL; 1UL; 0UL ] }
-            changes "another base" {
-                sweep with
-                    Base = { Settings.defaults with Epochs = 50 }
-            }
+            changes "another base" { sweep with Base = { Settings.defaults with Epochs = 50 } }
             changes "a condition" (sweep |> Sweep.only "wide" (fun s -> s.M = 64))
             changes "other data" {
                 sweep with
@@ -368,13 +300,7 @@ let private hashTests =
                         data with
                             Split =
                                 Dataset.iris ()
-                                |> Dataset.split
-                                    {
-                                        Train = 0.7
-                                        Validation = 0.15
-                                        Test = 0.15
-                                    }
-                                    43UL
+                                |> Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 43UL
                     }
             }
         ]
@@ -391,14 +317,8 @@ let private hashTests =
                 "another name, another hash"
         testList "does not change with what only labels the sweep" [
             unchanged "the name" { sweep with Name = "another name" }
-            unchanged "the notes" {
-                sweep with
-                    Notes = "a <b>note</b> with | pipes & \"quotes\""
-            }
-            unchanged "the data's name" {
-                sweep with
-                    Data = { data with Name = "IRIS" }
-            }
+            unchanged "the notes" { sweep with Notes = "a <b>note</b> with | pipes & \"quotes\"" }
+            unchanged "the data's name" { sweep with Data = { data with Name = "IRIS" } }
             unchanged "the base's thread count (threads never change results)" {
                 sweep with
                     Base = { Settings.defaults with Threads = 8 }

@@ -62,8 +62,7 @@ let private storedSettings =
     ]
     |> List.map Sweep.describe
 
-let private parseSettings (bytes: byte[]) =
-    naming (fun () -> Sweep.parseSettings store trial (utf8 bytes) |> ignore)
+let private parseSettings (bytes: byte[]) = naming (fun () -> Sweep.parseSettings store trial (utf8 bytes) |> ignore)
 
 /// A checkpoint as the store keeps it: three epochs, one without validation figures.
 let private storedCheckpoint =
@@ -104,18 +103,12 @@ let private mutateMetadata (rng: Rng) (bytes: byte[]) =
         |> mutateWith textual rng
         |> utf8
 
-    Safetensors.toBytes {
-        checkpoint with
-            Metadata = checkpoint.Metadata |> Map.add key value
-    }
+    Safetensors.toBytes { checkpoint with Metadata = checkpoint.Metadata |> Map.add key value }
 
 let private withHistory (history: string) =
     let checkpoint = Safetensors.ofBytes "original" storedCheckpoint
 
-    Safetensors.toBytes {
-        checkpoint with
-            Metadata = checkpoint.Metadata |> Map.add "history" history
-    }
+    Safetensors.toBytes { checkpoint with Metadata = checkpoint.Metadata |> Map.add "history" history }
 
 /// The refusal of `parse`, which must name the store, the trial and `problem`.
 let private refusal (parse: unit -> unit) (problem: string) =
@@ -181,13 +174,7 @@ let private withStoredSweep
                 Name = "iris"
                 Split =
                     Dataset.iris ()
-                    |> Dataset.split
-                        {
-                            Train = 0.6
-                            Validation = 0.2
-                            Test = 0.2
-                        }
-                        1UL
+                    |> Dataset.split { Train = 0.6; Validation = 0.2; Test = 0.2 } 1UL
             } with
                 Base = { Settings.defaults with Epochs = 2 }
                 Space = [ M, ints [ 4; 8 ] ]
@@ -351,13 +338,7 @@ let files =
             Expect.isGreaterThan refused (mutations / 4) "most damage is noticed"
         testCase "CSV with numeric labels: mutated wine_data.csv"
         <| fun () ->
-            fuzz
-                2UL
-                (shipped "wine_data.csv")
-                (csv {
-                    Csv.defaults with
-                        Labels = Csv.Indices(Some 3)
-                })
+            fuzz 2UL (shipped "wine_data.csv") (csv { Csv.defaults with Labels = Csv.Indices(Some 3) })
             |> ignore
         testCase "CSV, gzip: mutated compressed iris"
         <| fun () ->
@@ -365,12 +346,7 @@ let files =
                 fuzz
                     3UL
                     (gzip (shipped "iris.csv"))
-                    (loadCsv {
-                        Csv.defaults with
-                            SkipLines = 1
-                            Header = false
-                     }
-                     >> ignore)
+                    (loadCsv { Csv.defaults with SkipLines = 1; Header = false } >> ignore)
 
             Expect.isGreaterThan refused (mutations / 2) "damage to compressed data is almost always noticed"
         testCase "IDX images: mutated headers and bodies"

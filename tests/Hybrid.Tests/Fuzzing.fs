@@ -30,8 +30,7 @@ let structural =
 let mutateWith (alphabet: byte[]) (rng: Rng) (original: byte[]) : byte[] =
     let bytes = ResizeArray original
 
-    let at () =
-        if bytes.Count = 0 then 0 else rng.NextInt bytes.Count
+    let at () = if bytes.Count = 0 then 0 else rng.NextInt bytes.Count
 
     for _ in 0 .. rng.NextInt 4 do
         match rng.NextInt 5 with
@@ -105,8 +104,7 @@ let cases = 500
 let pick (rng: Rng) (items: 'a list) = items[rng.NextInt items.Length]
 
 /// Mostly 1 to 4 dimensions, sometimes 255 (IDX's most), whose listing a message must not quote whole.
-let rank (rng: Rng) =
-    if rng.NextInt 8 = 0 then 255 else 1 + rng.NextInt 4
+let rank (rng: Rng) = if rng.NextInt 8 = 0 then 255 else 1 + rng.NextInt 4
 
 /// A named case: `load` must be refused with a message saying `says` (and, checked by `guarded`,
 /// no longer than a short excerpt allows).

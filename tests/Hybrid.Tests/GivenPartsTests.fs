@@ -11,10 +11,7 @@ open Hybrid.Tests.Common
 let private ofPartsTests =
     let train = traceable 200 4
 
-    let test = {
-        traceable 40 4 with
-            Name = "given test"
-    }
+    let test = { traceable 40 4 with Name = "given test" }
 
     testList "Split.ofParts" [
         testCase "cuts a stratified validation share from train and keeps the test part as given"
@@ -54,10 +51,7 @@ let private ofPartsTests =
 
         testCase "a test part with other class names is refused, naming both lists"
         <| fun () ->
-            let other = {
-                test with
-                    ClassNames = [| "a"; "b"; "c"; "d" |]
-            }
+            let other = { test with ClassNames = [| "a"; "b"; "c"; "d" |] }
 
             let e =
                 raised<ArgumentException>(fun () -> Split.ofParts 0.1 7UL train other |> ignore)
@@ -69,11 +63,7 @@ let private ofPartsTests =
 
         testCase "a test part with other columns is refused"
         <| fun () ->
-            let wide = {
-                test with
-                    Columns = 2
-                    Features = Array.zeroCreate 80
-            }
+            let wide = { test with Columns = 2; Features = Array.zeroCreate 80 }
 
             let e =
                 raised<ArgumentException>(fun () -> Split.ofParts 0.1 7UL train wide |> ignore)

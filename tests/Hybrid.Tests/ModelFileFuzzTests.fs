@@ -22,11 +22,7 @@ let private model: Model =
         Shape = shape
         Parameters = Array.init shape.ParameterCount (fun i -> float32 i / 64.0f)
         ClassNames = [| "a"; "b"; "c" |]
-        Preprocessing =
-            Some {
-                Mean = Array.zeroCreate 4
-                Scale = Array.create 4 1.0f
-            }
+        Preprocessing = Some { Mean = Array.zeroCreate 4; Scale = Array.create 4 1.0f }
         Seed = 7UL
         Optimizer = "Adam"
         Epoch = 3
@@ -39,13 +35,9 @@ let private settingsText = (ModelFile.toCheckpoint model).Metadata["hybrid"]
 let private withSettings (text: string) =
     let checkpoint = ModelFile.toCheckpoint model
 
-    Safetensors.toBytes {
-        checkpoint with
-            Metadata = checkpoint.Metadata |> Map.add "hybrid" text
-    }
+    Safetensors.toBytes { checkpoint with Metadata = checkpoint.Metadata |> Map.add "hybrid" text }
 
-let private loadModel (bytes: byte[]) =
-    ModelFile.ofBytes "fuzzed.safetensors" bytes
+let private loadModel (bytes: byte[]) = ModelFile.ofBytes "fuzzed.safetensors" bytes
 
 /// A model that loads despite the damage must be the original network.
 let private sameNetwork case _ (outcome: Result<Model, InvalidFileException>) =
@@ -194,8 +186,7 @@ let private surprising (rng: Rng) (members: (string * string) list) =
     | 2 -> members |> List.updateAt i (pick rng surprisingKeys, value)
     | _ -> members |> List.removeAt i
 
-let private surprisingSettings (rng: Rng) =
-    membersOf settingsText |> surprising rng |> render |> withSettings
+let private surprisingSettings (rng: Rng) = membersOf settingsText |> surprising rng |> render |> withSettings
 
 /// A surprise at the header's root, or one level down: in a tensor's entry or in the metadata.
 let private surprisingHeader (rng: Rng) =
@@ -282,13 +273,7 @@ let regressions =
                         ModelFile.toCheckpoint model with
                             Tensors =
                                 (ModelFile.toCheckpoint model).Tensors
-                                @ [
-                                    {
-                                        Name = String('t', 1_000_000)
-                                        Shape = [ 1 ]
-                                        Data = [| 1.0f |]
-                                    }
-                                ]
+                                @ [ { Name = String('t', 1_000_000); Shape = [ 1 ]; Data = [| 1.0f |] } ]
                     }
                 ))
             "(1000000 characters)"

@@ -8,11 +8,7 @@ open Hybrid
 open Hybrid.Engine.Model
 open Hybrid.Engine.Training
 
-let private fractions: Fractions = {
-    Train = 0.7
-    Validation = 0.15
-    Test = 0.15
-}
+let private fractions: Fractions = { Train = 0.7; Validation = 0.15; Test = 0.15 }
 
 let private testAccuracy settings (data: Dataset) seed =
     let split = data |> Dataset.split fractions seed
@@ -38,15 +34,7 @@ let private irisModel =
     lazy
         (let split = Dataset.iris () |> Dataset.split fractions 42UL
 
-         fst (
-             Model.fit
-                 {
-                     Settings.defaults with
-                         Skip = SkipKind.Diagonal
-                 }
-                 split
-         ),
-         split)
+         fst (Model.fit { Settings.defaults with Skip = SkipKind.Diagonal } split), split)
 
 let private withTempFile (body: string -> unit) =
     let dir =
@@ -64,11 +52,7 @@ let private determinismTests =
         <| fun () ->
             let split = Dataset.digits () |> Dataset.split fractions 42UL
 
-            let settings = {
-                Settings.defaults with
-                    Epochs = 5
-                    Patience = None
-            }
+            let settings = { Settings.defaults with Epochs = 5; Patience = None }
 
             let one, oneResult = Model.fit settings split
             let again, againResult = Model.fit settings split
@@ -81,11 +65,7 @@ let private determinismTests =
         <| fun () ->
             let split = Dataset.iris () |> Dataset.split fractions 42UL
 
-            let settings = {
-                Settings.defaults with
-                    Epochs = 2
-                    Patience = None
-            }
+            let settings = { Settings.defaults with Epochs = 2; Patience = None }
 
             let a, _ = Model.fit settings split
             let b, _ = Model.fit { settings with Seed = 1UL } split
@@ -212,12 +192,7 @@ let private validationTests =
             "tensor 'Ws': unexpected"
         refused
             "a NaN weight"
-            (withTensor "W1" (fun t -> [
-                {
-                    t with
-                        Data = Array.updateAt 5 nanf t.Data
-                }
-            ]))
+            (withTensor "W1" (fun t -> [ { t with Data = Array.updateAt 5 nanf t.Data } ]))
             "element 5 is NaN"
         refused
             "a zero input scale"
@@ -252,10 +227,7 @@ let private inputTests =
     let split = Dataset.iris () |> Dataset.split fractions 1UL
     let quick = { Settings.defaults with Epochs = 3 }
 
-    let withFeature (d: Dataset) index value = {
-        d with
-            Features = Array.updateAt index value d.Features
-    }
+    let withFeature (d: Dataset) index value = { d with Features = Array.updateAt index value d.Features }
 
     let eachPart change : Split = {
         Train = change split.Train
@@ -274,35 +246,22 @@ let private inputTests =
         refused
             "NaN in the training part, named where it is"
             quick
-            {
-                (split: Split) with
-                    Train = withFeature split.Train 5 nanf
-            }
+            { (split: Split) with Train = withFeature split.Train 5 nanf }
             "row 1, column 1 holds NaN"
         refused
             "+∞ in the training part, named where it is"
             quick
-            {
-                (split: Split) with
-                    Train = withFeature split.Train 9 infinityf
-            }
+            { (split: Split) with Train = withFeature split.Train 9 infinityf }
             "row 2, column 1 holds Infinity"
         refused
             "NaN in the validation part"
             quick
-            {
-                (split: Split) with
-                    Validation = withFeature split.Validation 2 nanf
-            }
+            { (split: Split) with Validation = withFeature split.Validation 2 nanf }
             "validation: features[row 0, column 2]"
         refused
             "a single class"
             quick
-            (eachPart (fun d -> {
-                d with
-                    Labels = Array.zeroCreate d.Rows
-                    ClassNames = [| "only" |]
-            }))
+            (eachPart (fun d -> { d with Labels = Array.zeroCreate d.Rows; ClassNames = [| "only" |] }))
             "has 1 class (only): a classifier needs at least 2"
         refused
             "validation with classes the training part lacks"
@@ -339,10 +298,7 @@ let private inputTests =
             let model, _ =
                 Model.fit quick {
                     (split: Split) with
-                        Train = {
-                            split.Train with
-                                Labels = split.Train.Labels |> Array.map (min 1)
-                        }
+                        Train = { split.Train with Labels = split.Train.Labels |> Array.map (min 1) }
                 }
 
             Expect.equal model.Shape.P 3 "one output per class name"
@@ -350,10 +306,7 @@ let private inputTests =
         <| fun () ->
             let model, _ = Model.fit quick split
 
-            let renamed = {
-                split.Test with
-                    ClassNames = [| "setosa"; "versicolor"; "iris virginica" |]
-            }
+            let renamed = { split.Test with ClassNames = [| "setosa"; "versicolor"; "iris virginica" |] }
 
             match Expect.throwsC (fun () -> Model.evaluate model renamed |> ignore) id with
             | :? ArgumentException as e ->

@@ -20,5 +20,4 @@ let probabilities (path: string) (data: Dataset) : float32[] =
     (Seq.exactlyOne outputs).GetTensorDataAsSpan<float32>().ToArray()
 
 /// The largest |p − q| over two arrays of probabilities of equal length.
-let largestDifference (p: float32[]) (q: float32[]) =
-    Array.map2 (fun a b -> abs (float a - float b)) p q |> Array.max
+let largestDifference (p: float32[]) (q: float32[]) = Array.map2 (fun a b -> abs (float a - float b)) p q |> Array.max

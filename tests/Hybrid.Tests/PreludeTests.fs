@@ -32,13 +32,7 @@ let tests =
                 Name = "iris"
                 Split =
                     Hybrid.Dataset.iris ()
-                    |> Hybrid.Dataset.split
-                        {
-                            Train = 0.7
-                            Validation = 0.15
-                            Test = 0.15
-                        }
-                        1UL
+                    |> Hybrid.Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 1UL
             }
             // Loaded here, whichever tests ran before.
             [

@@ -38,8 +38,7 @@ let private withModule (name: string) (check: string) (body: unit -> unit) =
         )
 
 /// Runs the test body when NumPy is importable (see withModule).
-let withNumpy (body: unit -> unit) =
-    withModule "numpy" "NumPy cross-check" body
+let withNumpy (body: unit -> unit) = withModule "numpy" "NumPy cross-check" body
 
 /// Runs the test body when the ONNX package, with its checker, is importable (see withModule).
 let withOnnx (body: unit -> unit) = withModule "onnx" "ONNX checker" body

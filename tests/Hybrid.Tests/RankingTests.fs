@@ -14,8 +14,7 @@ let private entry configuration seed validation = {
 let private lucky = [ entry 0 0UL 0.99; entry 0 1UL 0.80; entry 0 2UL 0.80 ]
 let private steady = [ entry 1 0UL 0.90; entry 1 1UL 0.90; entry 1 2UL 0.90 ]
 
-let private order entries =
-    Ranking.rank Some entries |> List.map _.Configuration
+let private order entries = Ranking.rank Some entries |> List.map _.Configuration
 
 let tests =
     testList "Ranking" [

@@ -297,10 +297,7 @@ let private statisticsTests =
         <| fun () ->
             let tests =
                 Comparisons.test [
-                    {
-                        Label = "x"
-                        Groups = [ "A", [ 0.9; 0.8 ]; "B", [ 0.7 ]; "C", [ 0.6; 0.5 ] ]
-                    }
+                    { Label = "x"; Groups = [ "A", [ 0.9; 0.8 ]; "B", [ 0.7 ]; "C", [ 0.6; 0.5 ] ] }
                 ]
 
             Expect.equal (tests |> List.map (fun t -> t.First, t.Second)) [ "A", "C" ] "only A–C"
@@ -371,11 +368,7 @@ let lineDiff (expected: string) (actual: string) =
 
     for i in a.Length - 1 .. -1 .. 0 do
         for j in b.Length - 1 .. -1 .. 0 do
-            lcs[i, j] <-
-                if a[i] = b[j] then
-                    lcs[i + 1, j + 1] + 1
-                else
-                    max lcs[i + 1, j] lcs[i, j + 1]
+            lcs[i, j] <- if a[i] = b[j] then lcs[i + 1, j + 1] + 1 else max lcs[i + 1, j] lcs[i, j + 1]
 
     let rec walk i j acc =
         if i < a.Length && j < b.Length && a[i] = b[j] then

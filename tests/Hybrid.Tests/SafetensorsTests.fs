@@ -9,11 +9,7 @@ open Expecto
 open Hybrid
 open Hybrid.Safetensors
 
-let private tensor name shape data = {
-    Name = name
-    Shape = shape
-    Data = data
-}
+let private tensor name shape data = { Name = name; Shape = shape; Data = data }
 
 let private sample = {
     Tensors = [
@@ -36,8 +32,7 @@ let private normalized (checkpoint: Checkpoint) = {
 
 /// Floats compared by bits, so NaN payloads and -0 count too.
 let private bits (checkpoint: Checkpoint) =
-    let tensorBits t =
-        t.Name, t.Shape, t.Data |> Array.map BitConverter.SingleToInt32Bits
+    let tensorBits t = t.Name, t.Shape, t.Data |> Array.map BitConverter.SingleToInt32Bits
 
     checkpoint.Tensors |> List.map tensorBits, checkpoint.Metadata
 
@@ -61,8 +56,7 @@ let private lengthField (n: uint64) =
 let private fileWithBytes (header: byte[]) (data: byte[]) =
     Array.concat [ lengthField (uint64 header.Length); header; data ]
 
-let private fileWith (header: string) (data: byte[]) =
-    fileWithBytes (Encoding.UTF8.GetBytes header) data
+let private fileWith (header: string) (data: byte[]) = fileWithBytes (Encoding.UTF8.GetBytes header) data
 
 let private floats (values: float32 list) =
     values
@@ -99,8 +93,7 @@ let private rejects (fragment: string) (bytes: byte[]) =
     Expect.equal e.File fileName "the error names the file"
     Expect.stringContains e.Message fragment "the error names the problem"
 
-let private headerLength (bytes: byte[]) =
-    BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan bytes)
+let private headerLength (bytes: byte[]) = BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan bytes)
 
 let private overwriteLength (n: uint64) (bytes: byte[]) = Array.append (lengthField n) bytes[8..]
 
@@ -134,10 +127,7 @@ let private roundTripTests =
                 Single.MinValue
             |]
 
-            let checkpoint = {
-                Tensors = [ tensor "x" [ special.Length ] special ]
-                Metadata = Map.empty
-            }
+            let checkpoint = { Tensors = [ tensor "x" [ special.Length ] special ]; Metadata = Map.empty }
 
             Expect.equal (checkpoint |> toBytes |> ofBytes "memory" |> bits) (bits checkpoint) "bit-exact"
 
@@ -196,13 +186,7 @@ let private goldenTests =
             let expected =
                 Array.append (lengthField 40UL) """{"__metadata__":{"framework":"pt"}}     """B
 
-            Expect.equal
-                (toBytes {
-                    Tensors = []
-                    Metadata = Map [ "framework", "pt" ]
-                })
-                expected
-                "metadata first"
+            Expect.equal (toBytes { Tensors = []; Metadata = Map [ "framework", "pt" ] }) expected "metadata first"
 
         testCase "two tensors given out of order, a scalar and metadata"
         <| fun () ->
@@ -249,10 +233,7 @@ let private writeValidationTests =
             Expect.isTrue (e :? ArgumentException) (sprintf "ArgumentException, got %s" (e.GetType().Name))
             Expect.stringContains e.Message fragment "the error names the tensor and the problem"
 
-    let only t = {
-        Tensors = [ t ]
-        Metadata = Map.empty
-    }
+    let only t = { Tensors = [ t ]; Metadata = Map.empty }
     // Built from a char: the F# compiler turns a lone "\uD800" in a literal into U+FFFD.
     let loneSurrogate = string (char 0xD800)
 
@@ -281,10 +262,7 @@ let private writeValidationTests =
         invalidCase "a name with a lone surrogate" (only (tensor ("a" + loneSurrogate) [] [| 1.0f |])) "lone surrogate"
         invalidCase
             "metadata with a lone surrogate"
-            {
-                Tensors = []
-                Metadata = Map [ "k", loneSurrogate ]
-            }
+            { Tensors = []; Metadata = Map [ "k", loneSurrogate ] }
             "lone surrogate"
     ]
 
@@ -297,10 +275,7 @@ let private atomicWriteTests =
                 write path sample
                 let before = File.ReadAllBytes path
 
-                let invalid = {
-                    sample with
-                        Tensors = [ tensor "W1" [ 2 ] [| 1.0f |] ]
-                }
+                let invalid = { sample with Tensors = [ tensor "W1" [ 2 ] [| 1.0f |] ] }
 
                 Expect.throwsT<ArgumentException> (fun () -> write path invalid) "invalid input"
                 Expect.equal (File.ReadAllBytes path) before "old file intact"
@@ -321,10 +296,7 @@ let private atomicWriteTests =
                 let path = Path.Combine(dir, "model.safetensors")
                 write path sample
 
-                let smaller = {
-                    Tensors = [ tensor "x" [] [| 1.0f |] ]
-                    Metadata = Map.empty
-                }
+                let smaller = { Tensors = [ tensor "x" [] [| 1.0f |] ]; Metadata = Map.empty }
 
                 write path smaller
                 Expect.equal (read path) smaller "new content"
@@ -339,14 +311,12 @@ let private atomicWriteTests =
     ]
 
 /// One named case per kind of malformed file: the bytes, and a fragment the error must contain.
-let private malformed name (bytes: byte[]) (fragment: string) =
-    testCase name <| fun () -> rejects fragment bytes
+let private malformed name (bytes: byte[]) (fragment: string) = testCase name <| fun () -> rejects fragment bytes
 
 let private valid = fileWith validHeader validData
 
 /// The valid file with one piece of its header replaced.
-let private corrupted old replacement =
-    fileWith (withHeader old replacement) validData
+let private corrupted old replacement = fileWith (withHeader old replacement) validData
 
 let private lengthFieldCases =
     let afterLength = valid.Length - 8
@@ -368,8 +338,7 @@ let private lengthFieldCases =
             "exceeds the 100000000-byte limit"
     ]
 
-let private deepMetadata levels =
-    withHeader "\"v\"" (String.replicate levels "[" + String.replicate levels "]")
+let private deepMetadata levels = withHeader "\"v\"" (String.replicate levels "[" + String.replicate levels "]")
 
 let private headerTextCases =
     // {"__metadata__":{"k":"v"},"a" puts the tensor name a at header byte 27, file byte 35.
@@ -639,10 +608,7 @@ let private ofNumpyJson (json: string) =
             tensor p.Name (ints "shape") values)
         |> List.ofSeq
 
-    normalized {
-        Tensors = tensors
-        Metadata = metadata
-    }
+    normalized { Tensors = tensors; Metadata = metadata }
 
 let private numpyTests =
     testList "numpy" [

@@ -59,8 +59,7 @@ let private halvingTests =
 // ---- TPE on a smooth bowl ----
 
 /// A smooth 2-D bowl over [0, 1)², its minimum 0 at (0.3, 0.7).
-let private bowl (p: float[]) =
-    (p[0] - 0.3) ** 2.0 + (p[1] - 0.7) ** 2.0
+let private bowl (p: float[]) = (p[0] - 0.3) ** 2.0 + (p[1] - 0.7) ** 2.0
 
 let private bowlSpace: Space = [ LearningRate, FloatRange(0.0, 1.0); Momentum, FloatRange(0.0, 1.0) ]
 
@@ -150,11 +149,7 @@ let private curve (settings: Settings) (epochs: int) =
 let private synthetic (search: Search) : Sweep = {
     Name = "synthetic"
     Data = digits.Value
-    Base = {
-        Settings.defaults with
-            Epochs = 27
-            Patience = None
-    }
+    Base = { Settings.defaults with Epochs = 27; Patience = None }
     Space = [ LearningRate, LogRange(1e-4, 1.0) ]
     Strategy = Strategy.Adaptive search
     Seeds = [ 0UL; 1UL ]
@@ -225,8 +220,7 @@ let private planTests =
             let sweep = synthetic halving
             let plan, states = simulate sweep halving
 
-            let quality (t: Trial) =
-                (curve t.Settings 27 |> List.last).ValidationAccuracy.Value
+            let quality (t: Trial) = (curve t.Settings 27 |> List.last).ValidationAccuracy.Value
 
             let best = plan.Trials |> List.maxBy quality
 
@@ -294,36 +288,15 @@ let private planTests =
             let variants = [
                 halving
                 { halving with Sampler = Sampler.Sobol }
-                {
-                    halving with
-                        Sampler = Sampler.Tpe Tpe.defaults
-                }
-                {
-                    halving with
-                        Sampler = Sampler.Tpe { Tpe.defaults with Gamma = 0.2 }
-                }
-                {
-                    halving with
-                        Sampler = Sampler.Tpe { Tpe.defaults with PriorWeight = 2.0 }
-                }
-                {
-                    halving with
-                        Sampler = Sampler.Tpe { Tpe.defaults with Startup = 3 }
-                }
-                {
-                    halving with
-                        Sampler = Sampler.Tpe { Tpe.defaults with Candidates = 8 }
-                }
+                { halving with Sampler = Sampler.Tpe Tpe.defaults }
+                { halving with Sampler = Sampler.Tpe { Tpe.defaults with Gamma = 0.2 } }
+                { halving with Sampler = Sampler.Tpe { Tpe.defaults with PriorWeight = 2.0 } }
+                { halving with Sampler = Sampler.Tpe { Tpe.defaults with Startup = 3 } }
+                { halving with Sampler = Sampler.Tpe { Tpe.defaults with Candidates = 8 } }
                 { halving with Configurations = 10 }
                 { halving with BatchSize = 3 }
-                {
-                    halving with
-                        Pruning = Pruning.Halving(3, 2)
-                }
-                {
-                    halving with
-                        Pruning = Pruning.Hyperband(3, 3)
-                }
+                { halving with Pruning = Pruning.Halving(3, 2) }
+                { halving with Pruning = Pruning.Hyperband(3, 3) }
                 { halving with Pruning = Pruning.Off }
                 { halving with Seed = 5UL }
             ]
@@ -345,12 +318,7 @@ let private planTests =
 let private digitsSearch (name: string) (threads: int) : Sweep = {
     Name = name
     Data = digits.Value
-    Base = {
-        Settings.defaults with
-            Epochs = 9
-            Patience = None
-            Threads = threads
-    }
+    Base = { Settings.defaults with Epochs = 9; Patience = None; Threads = threads }
     Space = [ M, ints [ 8; 16; 32 ]; LearningRate, LogRange(1e-3, 3e-2) ]
     Strategy =
         Strategy.Adaptive {

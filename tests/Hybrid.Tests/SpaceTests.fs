@@ -14,15 +14,7 @@ let private roundingTolerance = 1e-14
 
 let private closeTo (expected: float) (actual: Value) message =
     match actual with
-    | Float f ->
-        Expect.floatClose
-            {
-                absolute = 0.0
-                relative = roundingTolerance
-            }
-            f
-            expected
-            message
+    | Float f -> Expect.floatClose { absolute = 0.0; relative = roundingTolerance } f expected message
     | other -> failtestf "%s: expected a Float, found %A" message other
 
 /// The largest double below 1: the top of every domain's position range.

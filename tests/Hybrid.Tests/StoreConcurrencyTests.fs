@@ -39,8 +39,7 @@ let claimer (location: string) : int =
     stdout.Flush()
     0
 
-let private testProgram () =
-    Reflection.Assembly.GetExecutingAssembly().Location
+let private testProgram () = Reflection.Assembly.GetExecutingAssembly().Location
 
 /// Runs `count` claiming processes on the store at once; returns every key they reported.
 let private claimAtOnce (location: string) (count: int) =

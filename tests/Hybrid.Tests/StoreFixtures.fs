@@ -11,19 +11,10 @@ open Hybrid.Engine.Training
 
 // ---- Data built the way scripts build it ----
 
-let fractions: Fractions = {
-    Train = 0.7
-    Validation = 0.15
-    Test = 0.15
-}
+let fractions: Fractions = { Train = 0.7; Validation = 0.15; Test = 0.15 }
 
 let iris =
-    lazy
-        ({
-            Name = "iris"
-            Split = Dataset.iris () |> Dataset.split fractions 42UL
-        }
-        : Data)
+    lazy ({ Name = "iris"; Split = Dataset.iris () |> Dataset.split fractions 42UL }: Data)
 
 let sweepOver (name: string) (widths: int list) : Sweep = {
     Sweep.create name iris.Value with
@@ -86,8 +77,7 @@ let resultOf (trial: Trial) (status: Status) : TrialResult =
 
 let bits (x: float) = BitConverter.DoubleToInt64Bits x
 
-let optionalBits (x: Nullable<float>) =
-    if x.HasValue then Some(bits x.Value) else None
+let optionalBits (x: Nullable<float>) = if x.HasValue then Some(bits x.Value) else None
 
 let epochBits (m: EpochMetrics) =
     m.Epoch,
@@ -179,8 +169,7 @@ let scalar (connection: SqliteConnection) (sql: string) : string =
     c.CommandText <- sql
     string (c.ExecuteScalar())
 
-let stored (store: Store) (sweep: string) (key: string) =
-    Store.results store sweep |> List.find (fun t -> t.Key = key)
+let stored (store: Store) (sweep: string) (key: string) = Store.results store sweep |> List.find (fun t -> t.Key = key)
 
 // ---- Claims ----
 
@@ -204,5 +193,4 @@ let storeError action : StoreException = Common.raised action
 let elsewhere = "another-machine/4242/170000"
 
 /// A safetensors-like blob; the store keeps models and checkpoints as opaque bytes.
-let blob (length: int) (seed: int) =
-    Array.init length (fun i -> byte ((i * 31 + seed) % 251))
+let blob (length: int) (seed: int) = Array.init length (fun i -> byte ((i * 31 + seed) % 251))

@@ -112,12 +112,7 @@ let private sqliteOpeningTests =
 
                 Expect.equal
                     (Store.counts store sweep.Name)
-                    {
-                        Pending = 7
-                        Running = 0
-                        Paused = 0
-                        Finished = 1
-                    }
+                    { Pending = 7; Running = 0; Paused = 0; Finished = 1 }
                     "the other trials can be claimed"
 
                 Expect.equal (claim store sweep).Key trials[1].Key "claims work on the migrated store")
@@ -180,12 +175,7 @@ let private sqliteOpeningTests =
 
                 Expect.equal
                     (Store.counts store sweep.Name)
-                    {
-                        Pending = 7
-                        Running = 0
-                        Paused = 0
-                        Finished = 1
-                    }
+                    { Pending = 7; Running = 0; Paused = 0; Finished = 1 }
                     "the others are pending"
 
                 use connection = raw file

@@ -78,12 +78,7 @@ let private sweepTests backend =
 
                 Expect.equal
                     (Store.counts store wider.Name)
-                    {
-                        Pending = 4
-                        Running = 0
-                        Paused = 0
-                        Finished = 8
-                    }
+                    { Pending = 4; Running = 0; Paused = 0; Finished = 8 }
                     "only the new ones to run"
 
                 let current = Sweep.definitionHash wider
@@ -319,12 +314,7 @@ let private lifecycleTests backend =
             withSweep backend (fun store sweep trials ->
                 Expect.equal
                     (Store.counts store sweep.Name)
-                    {
-                        Pending = 8
-                        Running = 0
-                        Paused = 0
-                        Finished = 0
-                    }
+                    { Pending = 8; Running = 0; Paused = 0; Finished = 0 }
                     "all pending"
 
                 finishNext store sweep (resultOf trials[0] Completed)
@@ -332,12 +322,7 @@ let private lifecycleTests backend =
 
                 Expect.equal
                     (Store.counts store sweep.Name)
-                    {
-                        Pending = 6
-                        Running = 1
-                        Paused = 0
-                        Finished = 1
-                    }
+                    { Pending = 6; Running = 1; Paused = 0; Finished = 1 }
                     "one of each"
 
                 for t in trials |> List.skip 2 do

@@ -14,11 +14,7 @@ open Hybrid.Engine.Model
 /// 12 trials long enough (40 full epochs) for a kill to land mid-trial.
 let private resumable () : Sweep = {
     Sweep.create "resume" digits.Value with
-        Base = {
-            Settings.defaults with
-                Epochs = 40
-                Patience = None
-        }
+        Base = { Settings.defaults with Epochs = 40; Patience = None }
         Space = [ M, ints [ 64; 128 ]; Skip, skips [ SkipKind.Dense; SkipKind.None ] ]
         Strategy = Strategy.Grid 1
 }
@@ -76,8 +72,7 @@ let private startChild (root: string) =
 /// Waits until the child's sweep holds a checkpoint of a running trial, and freezes the child
 /// (SIGSTOP) there; tries again if the trial finished before the freeze landed.
 let rec private freezeWithCheckpoint (child: Process) (database: string) =
-    let checkpoints () =
-        count database "SELECT COUNT(*) FROM checkpoints"
+    let checkpoints () = count database "SELECT COUNT(*) FROM checkpoints"
 
     awaitSome "a checkpoint in the child's sweep" (fun () ->
         if child.HasExited then
@@ -220,10 +215,7 @@ let tests =
         testCase "running a finished sweep again runs nothing"
         <| fun () ->
             withRoot (fun root ->
-                let sweep = {
-                    resumable () with
-                        Base = { (resumable ()).Base with Epochs = 2 }
-                }
+                let sweep = { resumable () with Base = { (resumable ()).Base with Epochs = 2 } }
 
                 runAt root sweep |> ignore
                 let again = runAt root sweep

@@ -13,22 +13,12 @@ let private sweep =
         Name = "iris"
         Split =
             Dataset.iris ()
-            |> Dataset.split
-                {
-                    Train = 0.7
-                    Validation = 0.15
-                    Test = 0.15
-                }
-                42UL
+            |> Dataset.split { Train = 0.7; Validation = 0.15; Test = 0.15 } 42UL
     }
 
     {
         Sweep.create "verify" iris with
-            Base = {
-                Settings.defaults with
-                    Epochs = 4
-                    Patience = None
-            }
+            Base = { Settings.defaults with Epochs = 4; Patience = None }
             Seeds = [ 0UL ]
     }
 

@@ -15,11 +15,7 @@ open Hybrid.Engine.Model
 /// for a kill to land mid-trial.
 let private shared () : Sweep = {
     Sweep.create "shared" digits.Value with
-        Base = {
-            Settings.defaults with
-                Epochs = 30
-                Patience = None
-        }
+        Base = { Settings.defaults with Epochs = 30; Patience = None }
         Space = [
             M, ints [ 32; 64 ]
             L, ints [ 16; 32 ]
@@ -94,11 +90,7 @@ let private start (location: string) (root: string) (name: string) =
     p.BeginOutputReadLine()
     p.BeginErrorReadLine()
 
-    {
-        Process = p
-        Name = name
-        Output = output
-    }
+    { Process = p; Name = name; Output = output }
 
 /// Runs `body` with 4 workers of the shared sweep; kills any still there when it ends, frozen or not.
 let private withWorkers (location: string) (root: string) (body: Worker list -> unit) =
@@ -126,8 +118,7 @@ let private holds (w: Worker) (t: StoredTrial) =
     && t.Worker |> Option.exists (fun id -> (id.Split '/')[1] = string w.Process.Id)
 
 /// A trial part-way through: a checkpoint saved, epochs still to run, so its finish cannot have been sent.
-let private partWay (t: StoredTrial) =
-    not t.History.IsEmpty && t.History.Length < (shared ()).Base.Epochs
+let private partWay (t: StoredTrial) = not t.History.IsEmpty && t.History.Length < (shared ()).Base.Epochs
 
 /// A worker holding a trial part-way through, if the store shows one now.
 let private midTrial (store: Store) (workers: Worker list) =

@@ -81,8 +81,7 @@ module DashboardData =
     let snapshot (figures: DashboardFigures) (sweep: StoredSweep) (trials: StoredTrial list) : string =
         let standings = Leaderboard.rank trials
 
-        let count state =
-            trials |> List.filter (fun t -> t.State = state) |> List.length
+        let count state = trials |> List.filter (fun t -> t.State = state) |> List.length
 
         JsonSerializer.Serialize {|
             sweep = sweep.Name
@@ -90,10 +89,7 @@ module DashboardData =
             summary = ReportFormat.counts trials
             counts =
                 states
-                |> List.map (fun state -> {|
-                    status = TrialState.name state
-                    count = count state
-                |})
+                |> List.map (fun state -> {| status = TrialState.name state; count = count state |})
             leaderboard = table (ReportTables.leaderboard (Leaderboard.settings trials) standings)
             failures = table (ReportTables.failures (Leaderboard.failures trials))
             charts = charts figures sweep.Name trials standings

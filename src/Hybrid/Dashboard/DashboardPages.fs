@@ -26,8 +26,7 @@ module DashboardPages =
             body
 
     /// The link to a sweep's page; the name is percent-encoded in the URL, then HTML-encoded.
-    let sweepLink (name: string) =
-        "/sweep?name=" + Uri.EscapeDataString name
+    let sweepLink (name: string) = "/sweep?name=" + Uri.EscapeDataString name
 
     /// Every sweep in the store with how far it has come.
     let index (location: string) (sweeps: (string * SweepCounts) list) =

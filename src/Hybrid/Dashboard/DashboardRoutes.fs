@@ -21,11 +21,7 @@ type DashboardRequest = {
 }
 
 /// What the dashboard answers: a status, a content type and a body.
-type DashboardResponse = {
-    Status: int
-    ContentType: string
-    Body: string
-}
+type DashboardResponse = { Status: int; ContentType: string; Body: string }
 
 /// The latest answer for each sweep's data, read again in the background: a poll returns at once
 /// with the answer of the last finished read and starts the next read unless one is under way, so
@@ -85,11 +81,7 @@ module DashboardQuery =
                 bytes.Add(byte ' ')
                 i <- i + 1
             | _ ->
-                let length =
-                    if Char.IsHighSurrogate text[i] && i + 1 < text.Length then
-                        2
-                    else
-                        1
+                let length = if Char.IsHighSurrogate text[i] && i + 1 < text.Length then 2 else 1
 
                 bytes.AddRange(Encoding.UTF8.GetBytes(text.Substring(i, length)))
                 i <- i + length
@@ -137,11 +129,7 @@ module DashboardQuery =
 [<RequireQualifiedAccess>]
 module DashboardRoutes =
 
-    let private html status body = {
-        Status = status
-        ContentType = "text/html; charset=utf-8"
-        Body = body
-    }
+    let private html status body = { Status = status; ContentType = "text/html; charset=utf-8"; Body = body }
 
     let private json status body = {
         Status = status
@@ -149,11 +137,9 @@ module DashboardRoutes =
         Body = body
     }
 
-    let private problem status title message =
-        html status (DashboardPages.problem title message)
+    let private problem status title message = html status (DashboardPages.problem title message)
 
-    let private error status (message: string) =
-        json status (JsonSerializer.Serialize {| error = message |})
+    let private error status (message: string) = json status (JsonSerializer.Serialize {| error = message |})
 
     let private resource (name: string) =
         match typeof<DashboardResponse>.Assembly.GetManifestResourceStream name with

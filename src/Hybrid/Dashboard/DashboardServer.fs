@@ -51,10 +51,7 @@ module DashboardServer =
                  let file =
                      Path.Combine(shared, string (Reflection.AssemblyName(args.Name).Name) + ".dll")
 
-                 if File.Exists file then
-                     Reflection.Assembly.LoadFrom file
-                 else
-                     null))
+                 if File.Exists file then Reflection.Assembly.LoadFrom file else null))
 
     let private headers (response: HttpResponse) (answer: DashboardResponse) =
         // Scripts, styles and data only from the dashboard itself; plotly.js's parallel coordinates
@@ -136,8 +133,7 @@ module DashboardServer =
 
         let url = addresses.Addresses |> Seq.head
         // The host's console lifetime takes Ctrl+C and SIGTERM and signals this token.
-        let waitForShutdown () =
-            app.Lifetime.ApplicationStopping.WaitHandle.WaitOne() |> ignore
+        let waitForShutdown () = app.Lifetime.ApplicationStopping.WaitHandle.WaitOne() |> ignore
 
         url, waitForShutdown, (fun () -> app.DisposeAsync().AsTask().GetAwaiter().GetResult())
 

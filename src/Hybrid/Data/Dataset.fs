@@ -53,8 +53,7 @@ module Dataset =
         copy
 
     /// The rows in an order drawn from the seed.
-    let shuffle (seed: uint64) (data: Dataset) : Dataset =
-        data |> select (shuffled (Rng seed) [| 0 .. data.Rows - 1 |])
+    let shuffle (seed: uint64) (data: Dataset) : Dataset = data |> select (shuffled (Rng seed) [| 0 .. data.Rows - 1 |])
 
     /// The rows of each class, in an order drawn from rng: where every stratified transform starts.
     let private byClass (rng: Rng) (data: Dataset) : int[][] =
@@ -68,8 +67,7 @@ module Dataset =
         |> ArgumentException
         |> raise
 
-    let private describe (f: Fractions) =
-        sprintf "train %g, validation %g, test %g" f.Train f.Validation f.Test
+    let private describe (f: Fractions) = sprintf "train %g, validation %g, test %g" f.Train f.Validation f.Test
 
     let private checkFractions (f: Fractions) =
         let sum = f.Train + f.Validation + f.Test
@@ -83,8 +81,7 @@ module Dataset =
     /// One class's rows cut into (train, validation, test); each share is rounded half away from
     /// zero, so every class is represented in proportion within one sample.
     let private cut (f: Fractions) data c (rows: int[]) =
-        let share fraction =
-            int (Math.Round(fraction * float rows.Length, MidpointRounding.AwayFromZero))
+        let share fraction = int (Math.Round(fraction * float rows.Length, MidpointRounding.AwayFromZero))
 
         let test, validation = share f.Test, share f.Validation
         let train = rows.Length - test - validation
@@ -146,13 +143,9 @@ module Dataset =
             let validation, train =
                 dealt |> Array.partition (fun (position, _) -> position % k = index)
 
-            let part rows =
-                data |> select (rows |> Array.map snd |> shuffled rng)
+            let part rows = data |> select (rows |> Array.map snd |> shuffled rng)
 
-            {
-                Train = part train
-                Validation = part validation
-            }
+            { Train = part train; Validation = part validation }
 
         Array.init k fold
 
@@ -191,20 +184,13 @@ module Dataset =
         if preamble.Length = 0 then
             Reading.fail file (Reading.at 1 1) "the file is empty"
 
-        let header: Reading.Line = {
-            Number = 1
-            Fields = preamble[0].Split ',' |> Array.map _.Trim()
-        }
+        let header: Reading.Line = { Number = 1; Fields = preamble[0].Split ',' |> Array.map _.Trim() }
 
         let count column expected =
             match Int32.TryParse header.Fields[column] with
             | true, n when n = expected -> ()
             | _ ->
-                let what =
-                    if column = 0 then
-                        "samples (rows after the header)"
-                    else
-                        "features"
+                let what = if column = 0 then "samples (rows after the header)" else "features"
 
                 let problem =
                     sprintf "the header declares \"%s\" %s, found %d" header.Fields[column] what expected
@@ -325,10 +311,7 @@ module Dataset =
 
             raise (FileNotFoundException(problem, missing.Head))
 
-        let part name images labels = {
-            Idx.load fashionMnistClasses images labels with
-                Name = name
-        }
+        let part name images labels = { Idx.load fashionMnistClasses images labels with Name = name }
 
         part "fashion-mnist (train)" files[0] files[1], part "fashion-mnist (test)" files[2] files[3]
 
@@ -352,14 +335,7 @@ module Split =
                 (sprintf "the validation share must lie strictly between 0 and 1, got %g" validation)
 
         let trainRows, validationRows, _ =
-            Dataset.splitRows
-                {
-                    Train = 1.0 - validation
-                    Validation = validation
-                    Test = 0.0
-                }
-                seed
-                train
+            Dataset.splitRows { Train = 1.0 - validation; Validation = validation; Test = 0.0 } seed train
 
         trainRows, validationRows
 

@@ -27,8 +27,7 @@ let crc32 (crc: uint32, bytes: ReadOnlySpan<byte>) =
 /// A 10-byte header and an 8-byte trailer around at least an empty deflate block.
 let private smallestMember = 20L
 
-let private fail file location problem : 'a =
-    raise (InvalidFileException(file, location, problem))
+let private fail file location problem : 'a = raise (InvalidFileException(file, location, problem))
 
 /// The decompressed content of one gzip member; at its end the trailer read from the file's last
 /// eight bytes must match the CRC-32 and the length of what came out, or the file is refused.

@@ -36,13 +36,7 @@ module Csv =
     }
 
     /// Nothing skipped, a header line, comma-separated, the label in the last column, class names as text.
-    let defaults = {
-        SkipLines = 0
-        Header = true
-        Separator = ','
-        Label = Last
-        Labels = Names
-    }
+    let defaults = { SkipLines = 0; Header = true; Separator = ','; Label = Last; Labels = Names }
 
     let private labelColumn file (options: Options) (reference: Reading.Line) =
         let width = reference.Fields.Length
@@ -159,11 +153,7 @@ module Csv =
             ClassNames = classNames
             FeatureNames =
                 featureColumns
-                |> Array.map (fun c ->
-                    if options.Header then
-                        reference.Fields[c]
-                    else
-                        sprintf "column %d" (c + 1))
+                |> Array.map (fun c -> if options.Header then reference.Fields[c] else sprintf "column %d" (c + 1))
         }
 
     /// The data set in a delimited text file, plain or gzip.
@@ -221,10 +211,7 @@ module Idx =
         |> Array.tryFindIndex (fun d -> d = 0)
         |> Option.iter (fun i ->
             let what =
-                if i = 0 then
-                    "the file holds no items"
-                else
-                    "each item would hold no values"
+                if i = 0 then "the file holds no items" else "each item would hold no values"
 
             Reading.fail path (at (4 + 4 * i)) (sprintf "dimension %d is 0: %s" i what))
 

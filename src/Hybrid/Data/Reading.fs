@@ -10,11 +10,9 @@ open System.Text
 /// A non-blank line of delimited text, split into trimmed fields.
 type Line = { Number: int; Fields: string[] }
 
-let at line column =
-    sprintf "line %d, column %d" line column
+let at line column = sprintf "line %d, column %d" line column
 
-let fail file location problem =
-    raise (InvalidFileException(file, location, problem))
+let fail file location problem = raise (InvalidFileException(file, location, problem))
 
 /// The whole content of a file, decompressed and verified when gzip (see Gzip). Content beyond what
 /// one array holds is refused as it arrives, so memory follows the data actually read.
@@ -75,8 +73,7 @@ let private utf8 =
 
 /// A reader of the stream's text as UTF-8 (or UTF-16 with a byte-order mark), decompressed and
 /// verified when gzip; invalid bytes reach `lines` marked, to be refused there.
-let textOf (file: string) (stream: Stream) : StreamReader =
-    new StreamReader(Gzip.decompressed file stream, utf8, true)
+let textOf (file: string) (stream: Stream) : StreamReader = new StreamReader(Gzip.decompressed file stream, utf8, true)
 
 /// Splits on the separator, honouring double quotes: a quoted field may hold the separator, and
 /// "" inside it stands for one quote. Lines without quotes take the fast path.
@@ -154,8 +151,7 @@ let checkWidth file expected (why: string) (line: Line) =
         let problem = sprintf "expected %d fields%s, found %d" expected why found
         fail file (at line.Number (min found expected + 1)) problem
 
-let private parseDouble (text: string) =
-    Double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture)
+let private parseDouble (text: string) = Double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture)
 
 /// The field at a 0-based column as a finite 32-bit float, the engine's number type.
 let number file (line: Line) column : float32 =

@@ -23,10 +23,7 @@ module Scaler =
             let c = i % data.Columns
             (x - scaler.Mean[c]) / scaler.Scale[c]
 
-        {
-            data with
-                Features = data.Features |> Array.mapi scale
-        }
+        { data with Features = data.Features |> Array.mapi scale }
 
     /// Folds every column in double precision, reading the features in their row-major order (a
     /// column-by-column walk would miss the cache on every read of a wide data set such as MNIST).

@@ -7,21 +7,11 @@ open Hybrid.Engine.Model
 
 /// Classes Gaussian clusters in Dimensions dimensions: centres uniform in [−10, 10) on every axis,
 /// points at their centre plus Spread × N(0, 1) on every axis.
-type Blobs = {
-    Classes: int
-    Dimensions: int
-    PerClass: int
-    Spread: float
-    Seed: uint64
-}
+type Blobs = { Classes: int; Dimensions: int; PerClass: int; Spread: float; Seed: uint64 }
 
 /// Two interleaved spirals in the plane, one per class, 1.5 turns each, with N(0, Noise²) added to
 /// every coordinate: a classic problem no linear model solves.
-type Spirals = {
-    PerClass: int
-    Noise: float
-    Seed: uint64
-}
+type Spirals = { PerClass: int; Noise: float; Seed: uint64 }
 
 let private atLeastOne name value =
     if value < 1 then

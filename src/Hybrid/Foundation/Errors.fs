@@ -46,10 +46,6 @@ module internal Excerpt =
             input
         else
             // Never cut between the two halves of a surrogate pair.
-            let cut =
-                if Char.IsHighSurrogate input[limit - 1] then
-                    limit - 1
-                else
-                    limit
+            let cut = if Char.IsHighSurrogate input[limit - 1] then limit - 1 else limit
 
             sprintf "%s... (%d characters)" (input.Substring(0, cut)) input.Length

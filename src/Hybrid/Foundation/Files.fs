@@ -24,8 +24,7 @@ let private isTemporaryOf (target: string) (name: string) =
         RegexOptions.CultureInvariant
     )
 
-let private isStale (file: string) =
-    DateTime.UtcNow - File.GetLastWriteTimeUtc file > staleAfter
+let private isStale (file: string) = DateTime.UtcNow - File.GetLastWriteTimeUtc file > staleAfter
 
 /// A clean-up that fails is left for the next write: it must never be the reason a write fails.
 let private tryDelete (file: string) =
@@ -97,8 +96,7 @@ let cannotWriteBecause (file: string) (plain: string) (e: exn) =
     FileWriteException(file, sprintf "%s (%s)" plain e.Message, e)
 
 /// The disk's refusal `e` as a FileWriteException naming `file`.
-let cannotWrite (file: string) (e: exn) =
-    cannotWriteBecause file (plainWords (Path.GetFullPath file) e) e
+let cannotWrite (file: string) (e: exn) = cannotWriteBecause file (plainWords (Path.GetFullPath file) e) e
 
 /// Runs `work`, raising instead of an error what `explain` makes of it (a disk's refusal in plain
 /// words); an error it does not recognise goes through unchanged.
@@ -113,8 +111,7 @@ let explaining (explain: exn -> FileWriteException option) (work: unit -> 'a) : 
         | None -> reraise ()
 
 /// The disk's refusal `e` as a FileWriteException naming `file`; None for any other error.
-let explainFault (file: string) (e: exn) =
-    if isDiskFault e then Some(cannotWrite file e) else None
+let explainFault (file: string) (e: exn) = if isDiskFault e then Some(cannotWrite file e) else None
 
 /// Runs `work`, turning a disk's refusal into a FileWriteException naming `file`.
 let explainingDiskFaults (file: string) (work: unit -> 'a) : 'a = explaining (explainFault file) work

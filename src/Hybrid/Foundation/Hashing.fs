@@ -5,5 +5,4 @@ open System
 open System.Security.Cryptography
 open System.Text
 
-let sha256 (text: string) =
-    Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes text))
+let sha256 (text: string) = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes text))

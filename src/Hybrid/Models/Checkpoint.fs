@@ -46,8 +46,7 @@ module Checkpoint =
                 ]
         }
 
-    let private metric (value: float) =
-        if Double.IsNaN value then Nullable() else Nullable value
+    let private metric (value: float) = if Double.IsNaN value then Nullable() else Nullable value
 
     /// Reads a checkpoint written by `encode`; `name` is used in errors.
     let decode (name: string) (bytes: byte[]) : TrainingCheckpoint =

@@ -6,8 +6,7 @@ module internal Hybrid.JsonReading
 open System
 open System.Text.Json
 
-let private fail file location problem : 'a =
-    raise (InvalidFileException(file, location, problem))
+let private fail file location problem : 'a = raise (InvalidFileException(file, location, problem))
 
 /// The JSON text of a value as found in the file, cut short for a message.
 let found (value: JsonElement) = value.GetRawText() |> Excerpt.text

@@ -98,8 +98,7 @@ module Settings =
 [<RequireQualifiedAccess>]
 module Model =
 
-    let private labeled (data: Dataset) =
-        LabeledData(data.Features, data.Labels, data.Columns)
+    let private labeled (data: Dataset) = LabeledData(data.Features, data.Labels, data.Columns)
 
     /// The network's shape for these settings on this data: one output per class name of the training part.
     let shape (settings: Settings) (train: Dataset) =

@@ -44,16 +44,8 @@ let private preprocessingTensors (model: Model) : Tensor list =
     match model.Preprocessing with
     | None -> []
     | Some scaler -> [
-        {
-            Name = "input.mean"
-            Shape = [ scaler.Mean.Length ]
-            Data = scaler.Mean
-        }
-        {
-            Name = "input.scale"
-            Shape = [ scaler.Scale.Length ]
-            Data = scaler.Scale
-        }
+        { Name = "input.mean"; Shape = [ scaler.Mean.Length ]; Data = scaler.Mean }
+        { Name = "input.scale"; Shape = [ scaler.Scale.Length ]; Data = scaler.Scale }
       ]
 
 let toCheckpoint (model: Model) : Checkpoint = {
@@ -62,19 +54,14 @@ let toCheckpoint (model: Model) : Checkpoint = {
 }
 
 /// Writes atomically (temporary file, then rename): a crash never leaves half a model.
-let save (path: string) (model: Model) =
-    Safetensors.write path (toCheckpoint model)
+let save (path: string) (model: Model) = Safetensors.write path (toCheckpoint model)
 
 let private location = "__metadata__." + metadataKey
 
-let private fail file problem : 'a =
-    raise (InvalidFileException(file, location, problem))
+let private fail file problem : 'a = raise (InvalidFileException(file, location, problem))
 
 /// The configuration's fields by name, each key once; the values outlive the parsed document.
-type private Configuration = {
-    File: string
-    Fields: Map<string, JsonElement>
-}
+type private Configuration = { File: string; Fields: Map<string, JsonElement> }
 
 /// The field `name` read by `read`, which gives None for a value of the wrong kind or range.
 let private field (config: Configuration) (name: string) (expected: string) (read: JsonElement -> 'a option) : 'a =
@@ -97,8 +84,7 @@ let private number (tryGet: JsonElement -> bool * 'a) (value: JsonElement) =
         | true, n -> Some n
         | _ -> None
 
-let private int32Field config name =
-    field config name "an integer" (number _.TryGetInt32())
+let private int32Field config name = field config name "an integer" (number _.TryGetInt32())
 
 let private textField config name =
     field config name "a string" (JsonReading.text config.File location (sprintf "field '%s'" name))
@@ -138,10 +124,7 @@ let private parseConfiguration file (checkpoint: Checkpoint) =
     if root.ValueKind <> JsonValueKind.Object then
         fail file (sprintf "expected a JSON object, found %s" (JsonReading.found root))
 
-    let config = {
-        File = file
-        Fields = JsonReading.members file location root |> Map.ofList
-    }
+    let config = { File = file; Fields = JsonReading.members file location root |> Map.ofList }
 
     let found = textField config "format"
 
@@ -195,8 +178,7 @@ let private parameters file checkpoint (shape: NetworkShape) =
     |> Array.concat
 
 let private preprocessing file (checkpoint: Checkpoint) (shape: NetworkShape) =
-    let has name =
-        checkpoint.Tensors |> List.exists (fun t -> t.Name = name)
+    let has name = checkpoint.Tensors |> List.exists (fun t -> t.Name = name)
 
     match has "input.mean", has "input.scale" with
     | false, false -> None
@@ -212,10 +194,7 @@ let private preprocessing file (checkpoint: Checkpoint) (shape: NetworkShape) =
                 )
             )
 
-        Some {
-            Mean = tensor file checkpoint "input.mean" [ shape.D ]
-            Scale = scale
-        }
+        Some { Mean = tensor file checkpoint "input.mean" [ shape.D ]; Scale = scale }
     | _ ->
         raise (InvalidFileException(file, "tensors 'input.mean', 'input.scale'", "expected both or neither, found one"))
 
@@ -256,16 +235,13 @@ let ofCheckpoint (file: string) (checkpoint: Checkpoint) : Model =
         Epoch = int32Field config "epoch"
     }
 
-let load (path: string) : Model =
-    ofCheckpoint path (Safetensors.read path)
+let load (path: string) : Model = ofCheckpoint path (Safetensors.read path)
 
 /// The model as the bytes of a safetensors file, for keeping in the run store.
-let toBytes (model: Model) : byte[] =
-    Safetensors.toBytes (toCheckpoint model)
+let toBytes (model: Model) : byte[] = Safetensors.toBytes (toCheckpoint model)
 
 /// Reads a model from a safetensors file's bytes; `name` says where they came from, in errors.
-let ofBytes (name: string) (bytes: byte[]) : Model =
-    ofCheckpoint name (Safetensors.ofBytes name bytes)
+let ofBytes (name: string) (bytes: byte[]) : Model = ofCheckpoint name (Safetensors.ofBytes name bytes)
 
 /// Writes the model as an ONNX graph (see OnnxGraph), atomically. Its metadata_props hold the
 /// configuration under "hybrid", the same JSON as the safetensors file's, and the class names

@@ -16,15 +16,11 @@ let inputName = "input"
 let outputName = "probabilities"
 
 /// Nodes in execution order and the constants they read.
-type private Part = {
-    Nodes: NodeProto list
-    Constants: TensorProto list
-}
+type private Part = { Nodes: NodeProto list; Constants: TensorProto list }
 
 let private part nodes constants = { Nodes = nodes; Constants = constants }
 
-let private concat (parts: Part list) =
-    part (parts |> List.collect _.Nodes) (parts |> List.collect _.Constants)
+let private concat (parts: Part list) = part (parts |> List.collect _.Nodes) (parts |> List.collect _.Constants)
 
 let private floatTensor name (dims: int list) (values: float32[]) =
     let tensor =

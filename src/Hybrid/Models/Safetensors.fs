@@ -12,16 +12,9 @@ open System.Text
 open System.Text.Encodings.Web
 open System.Text.Json
 
-type Tensor = {
-    Name: string
-    Shape: int list
-    Data: float32[]
-}
+type Tensor = { Name: string; Shape: int list; Data: float32[] }
 
-type Checkpoint = {
-    Tensors: Tensor list
-    Metadata: Map<string, string>
-}
+type Checkpoint = { Tensors: Tensor list; Metadata: Map<string, string> }
 
 /// The reference implementation refuses larger headers; so do we, before allocating one.
 let private maxHeaderBytes = 100_000_000L
@@ -78,11 +71,7 @@ let private formatShape (shape: int64 list) =
 let private tryProduct (dims: int64 list) =
     let multiply product dim =
         product
-        |> Option.bind (fun p ->
-            if dim <> 0L && p > Int64.MaxValue / dim then
-                None
-            else
-                Some(p * dim))
+        |> Option.bind (fun p -> if dim <> 0L && p > Int64.MaxValue / dim then None else Some(p * dim))
 
     dims |> List.fold multiply (Some 1L)
 
@@ -92,11 +81,9 @@ let private sortByName (tensors: Tensor list) =
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-let private invalidInput (problem: string) =
-    raise (ArgumentException(problem, "checkpoint"))
+let private invalidInput (problem: string) = raise (ArgumentException(problem, "checkpoint"))
 
-let private invalidTensor (name: string) (problem: string) =
-    invalidInput (sprintf "tensor '%s': %s" name problem)
+let private invalidTensor (name: string) (problem: string) = invalidInput (sprintf "tensor '%s': %s" name problem)
 
 let private checkText (what: string) (text: string) =
     try
@@ -170,8 +157,7 @@ let private headerJson (metadata: Map<string, string>) (tensors: Tensor list) =
     buffer.WrittenSpan.ToArray()
 
 /// Trailing spaces make 8 + N a multiple of 8, so the data buffer starts aligned.
-let private padded (header: byte[]) =
-    Array.append header (Array.create ((8 - header.Length % 8) % 8) (byte ' '))
+let private padded (header: byte[]) = Array.append header (Array.create ((8 - header.Length % 8) % 8) (byte ' '))
 
 /// Validates everything before anything is written; returns the padded header and the tensors in
 /// file order (sorted by name, as the reference writer does for a single dtype).
@@ -224,18 +210,11 @@ let write (path: string) (checkpoint: Checkpoint) : unit =
 // Reading: every number from the file is checked before anything is allocated by it.
 
 /// A tensor entry of the header, validated against the data buffer but not yet read.
-type private Entry = {
-    Name: string
-    Shape: int list
-    Begin: int64
-    End: int64
-}
+type private Entry = { Name: string; Shape: int list; Begin: int64; End: int64 }
 
-let private fail file location problem : 'a =
-    raise (InvalidFileException(file, location, problem))
+let private fail file location problem : 'a = raise (InvalidFileException(file, location, problem))
 
-let private fieldLocation name =
-    sprintf "header field '%s'" (Excerpt.text name)
+let private fieldLocation name = sprintf "header field '%s'" (Excerpt.text name)
 
 let private invalidEntry file name problem : 'a = fail file (fieldLocation name) problem
 
@@ -269,10 +248,7 @@ let private readLengthField file (stream: Stream) =
 let private checkHeaderText file (header: byte[]) =
     if header.Length = 0 || header[0] <> byte '{' then
         let first =
-            if header.Length = 0 then
-                "an empty header"
-            else
-                sprintf "byte 0x%02X" header[0]
+            if header.Length = 0 then "an empty header" else sprintf "byte 0x%02X" header[0]
 
         fail file "byte 8" (sprintf "header must be a JSON object starting with '{', found %s" first)
 
@@ -347,8 +323,7 @@ let private parseEntry file (bufferBytes: int64) (name: string, value: JsonEleme
         let listed = names |> List.map Excerpt.text |> String.concat ", " |> Excerpt.text
         fail' (sprintf "has fields [%s], expected exactly [dtype, shape, data_offsets]" listed)
 
-    let field key =
-        fields |> List.find (fun (k, _) -> k = key) |> snd
+    let field key = fields |> List.find (fun (k, _) -> k = key) |> snd
 
     parseDtype file name (field "dtype")
     let shape = parseShape file name (field "shape")
@@ -370,12 +345,7 @@ let private parseEntry file (bufferBytes: int64) (name: string, value: JsonEleme
     | Some n when n * bytesPerValue <> last - first ->
         let needs = sprintf "needs %d bytes (%d F32 values)" (n * bytesPerValue) n
         fail' (sprintf "shape %s %s but %s span %d bytes" (formatShape dims) needs offsets (last - first))
-    | Some _ -> {
-        Name = name
-        Shape = shape
-        Begin = first
-        End = last
-      }
+    | Some _ -> { Name = name; Shape = shape; Begin = first; End = last }
 
 /// The reference rule: sorted by offsets, tensors tile the data buffer exactly, with no overlap,
 /// no gap and no bytes left over.
@@ -428,11 +398,7 @@ let private readTensor (stream: Stream) (e: Entry) =
     for start, count in slices data.Length do
         stream.ReadExactly(MemoryMarshal.AsBytes(Span(data, start, count)))
 
-    {
-        Tensor.Name = e.Name
-        Shape = e.Shape
-        Data = data
-    }
+    { Tensor.Name = e.Name; Shape = e.Shape; Data = data }
 
 /// Reads from the stream's current position, which must be the file's first byte.
 let private readFrom (file: string) (stream: Stream) =
@@ -447,10 +413,7 @@ let private readFrom (file: string) (stream: Stream) =
     let tensors =
         entries |> List.sortBy (fun e -> e.Begin, e.End) |> List.map (readTensor stream)
 
-    {
-        Tensors = sortByName tensors
-        Metadata = metadata
-    }
+    { Tensors = sortByName tensors; Metadata = metadata }
 
 /// Parses a whole file held in memory; `name` identifies it in errors. Tensors come back sorted
 /// by name; raises InvalidFileException for anything malformed.

@@ -2,20 +2,11 @@ namespace Hybrid
 
 /// One row of a comparison: each group's values, e.g. the test accuracies of each skip kind's
 /// seeds (the groups) on one data set (the row).
-type ComparisonRow = {
-    Label: string
-    Groups: (string * float list) list
-}
+type ComparisonRow = { Label: string; Groups: (string * float list) list }
 
 /// Welch's test of one pair of groups on one row; `Adjusted` is its p-value corrected by
 /// Holm–Bonferroni over every pair of every row of the comparison.
-type PairTest = {
-    Row: string
-    First: string
-    Second: string
-    P: float
-    Adjusted: float
-}
+type PairTest = { Row: string; First: string; Second: string; P: float; Adjusted: float }
 
 [<RequireQualifiedAccess>]
 module Comparisons =

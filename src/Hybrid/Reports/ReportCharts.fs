@@ -11,17 +11,12 @@ open Plotly.NET.TraceObjects
 module ReportCharts =
 
     /// Long labels are cut so they leave room for the plot.
-    let private shorten (text: string) =
-        if text.Length > 28 then
-            text.Substring(0, 27) + "…"
-        else
-            text
+    let private shorten (text: string) = if text.Length > 28 then text.Substring(0, 27) + "…" else text
 
     /// A user string as a chart label. plotly.js reads labels as a small subset of HTML (<b>, <a href>,
     /// <br>...) and decodes &lt; &gt; &amp; for display, so these three are encoded and the text
     /// shows as written.
-    let label (text: string) =
-        (shorten text).Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;")
+    let label (text: string) = (shorten text).Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;")
 
     let private palette = [| "#1f77b4"; "#d62728"; "#2ca02c" |]
 
@@ -44,12 +39,10 @@ module ReportCharts =
         else
             None
 
-    let private formatted (value: Value option) =
-        value |> Option.map Value.format |> Option.defaultValue ""
+    let private formatted (value: Value option) = value |> Option.map Value.format |> Option.defaultValue ""
 
     /// Positive values over a decade or more read better on a log scale (learning rates).
-    let private wide (xs: float list) =
-        List.min xs > 0.0 && List.max xs / List.min xs >= 10.0
+    let private wide (xs: float list) = List.min xs > 0.0 && List.max xs / List.min xs >= 10.0
 
     /// 1, 2 and 5 times the powers of ten from `low` to `high`: log-axis ticks that read easily.
     let private logTicks (low: float) (high: float) = [
@@ -197,10 +190,7 @@ module ReportCharts =
             match numbers values with
             | Some xs ->
                 Chart.Point(xs, accuracy, MultiText = labels),
-                (if wide xs then
-                     StyleParam.AxisType.Log
-                 else
-                     StyleParam.AxisType.Linear)
+                (if wide xs then StyleParam.AxisType.Log else StyleParam.AxisType.Linear)
             | None ->
                 Chart.Point(values |> List.map (formatted >> label), accuracy, MultiText = labels),
                 StyleParam.AxisType.Category
@@ -215,11 +205,7 @@ module ReportCharts =
     let confusion (classNames: string[]) (matrix: int[,]) : GenericChart =
         let rows, columns = Array2D.length1 matrix, Array2D.length2 matrix
 
-        let name i =
-            if i < classNames.Length then
-                label classNames[i]
-            else
-                string i
+        let name i = if i < classNames.Length then label classNames[i] else string i
 
         let z = [ for i in 0 .. rows - 1 -> [ for j in 0 .. columns - 1 -> matrix[i, j] ] ]
 

@@ -23,12 +23,7 @@ type ReportInput = {
     GeneratedUtc: DateTime
 }
 
-type ReportPaths = {
-    Html: string
-    Markdown: string
-    Latex: string
-    Csv: string
-}
+type ReportPaths = { Html: string; Markdown: string; Latex: string; Csv: string }
 
 [<RequireQualifiedAccess>]
 module ReportInput =
@@ -100,8 +95,7 @@ module Leaderboard =
                     VersusLeader = None
                 })
 
-        let accuracies (s: Standing) =
-            s.Trials |> List.choose _.ValidationAccuracy
+        let accuracies (s: Standing) = s.Trials |> List.choose _.ValidationAccuracy
 
         match ranked with
         | [] -> []
@@ -127,8 +121,7 @@ module Leaderboard =
         |> List.sortBy (fun t -> t.Configuration, t.Seed)
 
     /// Every setting the trials vary, in order of first appearance.
-    let settings (trials: StoredTrial list) =
-        trials |> List.collect (fun t -> List.map fst t.Values) |> List.distinct
+    let settings (trials: StoredTrial list) = trials |> List.collect (fun t -> List.map fst t.Values) |> List.distinct
 
     /// A setting's value among a trial's values, if the trial has the setting.
     let valueOf (setting: Setting) (values: (Setting * Value) list) =
@@ -138,8 +131,7 @@ module Leaderboard =
 [<RequireQualifiedAccess>]
 module ReportFormat =
 
-    let private invariant (format: string) (x: float) =
-        x.ToString(format, CultureInfo.InvariantCulture)
+    let private invariant (format: string) (x: float) = x.ToString(format, CultureInfo.InvariantCulture)
 
     /// "95.33 ± 1.20 % (n=3)", or "95.33 % (n=1)" where there is no interval.
     let percent (s: Summary) =
@@ -153,8 +145,7 @@ module ReportFormat =
         | Some h -> sprintf "%s ± %s (n=%d)" (invariant "F4" s.Mean) (invariant "F4" h) s.N
         | None -> sprintf "%s (n=%d)" (invariant "F4" s.Mean) s.N
 
-    let optional (format: Summary -> string) (s: Summary option) =
-        s |> Option.map format |> Option.defaultValue "—"
+    let optional (format: Summary -> string) (s: Summary option) = s |> Option.map format |> Option.defaultValue "—"
 
     let pValue (p: float option) =
         match p with
@@ -163,13 +154,11 @@ module ReportFormat =
         | Some p -> invariant "F3" p
 
     /// A full-precision number for files read by programs; empty when absent.
-    let exact (x: float option) =
-        x |> Option.map (invariant "R") |> Option.defaultValue ""
+    let exact (x: float option) = x |> Option.map (invariant "R") |> Option.defaultValue ""
 
     let configuration (c: int) = sprintf "#%d" c
 
-    let shortKey (key: string) =
-        if key.Length > 12 then key.Substring(0, 12) else key
+    let shortKey (key: string) = if key.Length > 12 then key.Substring(0, 12) else key
 
     let settings (values: (Setting * Value) list) =
         values
@@ -182,11 +171,9 @@ module ReportFormat =
         |> Option.map Value.format
         |> Option.defaultValue ""
 
-    let seeds (s: Standing) =
-        sprintf "%d of %d" s.Trials.Length s.Runs
+    let seeds (s: Standing) = sprintf "%d of %d" s.Trials.Length s.Runs
 
-    let timestamp (utc: DateTime) =
-        utc.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) + " UTC"
+    let timestamp (utc: DateTime) = utc.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) + " UTC"
 
     /// "12 trials: 10 completed, 1 diverged, 1 failed".
     let counts (trials: StoredTrial list) =
@@ -197,13 +184,7 @@ module ReportFormat =
                 | 0 -> None
                 | n -> Some(sprintf "%d %s" n (TrialState.name state)))
 
-        sprintf
-            "%d trials: %s"
-            trials.Length
-            (if parts.IsEmpty then
-                 "none run"
-             else
-                 String.concat ", " parts)
+        sprintf "%d trials: %s" trials.Length (if parts.IsEmpty then "none run" else String.concat ", " parts)
 
     /// "2 of 3": how many re-run trials came out bit-identical.
     let verified (verifications: Verification list) =
@@ -263,5 +244,4 @@ module ReportTables =
             v.Detail
         ])
 
-    let manifest (items: (string * string) list) =
-        [ "item"; "value" ], items |> List.map (fun (k, v) -> [ k; v ])
+    let manifest (items: (string * string) list) = [ "item"; "value" ], items |> List.map (fun (k, v) -> [ k; v ])

@@ -34,8 +34,7 @@ module Latex =
 
         out.ToString()
 
-    let private fixed2 (x: float) =
-        x.ToString("F2", CultureInfo.InvariantCulture)
+    let private fixed2 (x: float) = x.ToString("F2", CultureInfo.InvariantCulture)
 
     /// "$95.33 \pm 1.20$" for a fraction shown in percent, "$95.33$" where there is no interval.
     let percent (s: Summary) =
@@ -43,16 +42,12 @@ module Latex =
         | Some h -> sprintf @"$%s \pm %s$" (fixed2 (100.0 * s.Mean)) (fixed2 (100.0 * h))
         | None -> sprintf "$%s$" (fixed2 (100.0 * s.Mean))
 
-    let optional (format: 'a -> string) (value: 'a option) =
-        value |> Option.map format |> Option.defaultValue "---"
+    let optional (format: 'a -> string) (value: 'a option) = value |> Option.map format |> Option.defaultValue "---"
 
     /// Three decimals, "$<0.001$" below that, with a star where the difference is significant at 5%.
     let pValue (p: float) =
         let shown =
-            if p < 0.001 then
-                "<0.001"
-            else
-                p.ToString("F3", CultureInfo.InvariantCulture)
+            if p < 0.001 then "<0.001" else p.ToString("F3", CultureInfo.InvariantCulture)
 
         sprintf "$%s%s$" shown (if p < 0.05 then "^{*}" else "")
 

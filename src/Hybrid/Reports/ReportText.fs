@@ -41,10 +41,7 @@ module Markdown =
         |> Array.map (fun line ->
             let line = escape (line.Trim())
 
-            if line.Length > 0 && "#-+=".Contains line[0] then
-                "\\" + line
-            else
-                line)
+            if line.Length > 0 && "#-+=".Contains line[0] then "\\" + line else line)
         |> String.concat "\n"
 
     let private row (cells: string list) = "| " + String.concat " | " cells + " |"
@@ -171,8 +168,7 @@ module TrialsCsv =
         else
             text
 
-    let private row (fields: string list) =
-        fields |> List.map field |> String.concat ","
+    let private row (fields: string list) = fields |> List.map field |> String.concat ","
 
     let render (trials: StoredTrial list) : string =
         let settings = Leaderboard.settings trials

@@ -31,8 +31,7 @@ let private firstLine (file: string) (arguments: string list) =
     with :? ComponentModel.Win32Exception ->
         None
 
-let private git arguments =
-    firstLine "git" ("-C" :: Environment.CurrentDirectory :: arguments)
+let private git arguments = firstLine "git" ("-C" :: Environment.CurrentDirectory :: arguments)
 
 let private cpu () =
     let model =

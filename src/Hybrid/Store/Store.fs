@@ -82,8 +82,7 @@ module Store =
         StoreOpening.openPostgresRetrying retryFor connectionString
 
     /// Opens a PostgreSQL store from an Npgsql connection string (`Host=…;Database=…;Username=…`).
-    let openPostgres (connectionString: string) : Store =
-        StoreOpening.openPostgres connectionString
+    let openPostgres (connectionString: string) : Store = StoreOpening.openPostgres connectionString
 
     /// Opens a store by its location: a PostgreSQL connection string (anything with `Host=`), or else
     /// the path of a SQLite file.
@@ -92,8 +91,7 @@ module Store =
     /// Opens a store by its location (as `connect`) so that nothing can write through it: a SQLite
     /// file read-only (never created), a PostgreSQL session whose transactions are all read-only. Its
     /// schema must be this library's. A lost PostgreSQL server is retried for `retryFor` per operation.
-    let openReadOnly (retryFor: TimeSpan) (location: string) : Store =
-        StoreOpening.openReadOnly retryFor location
+    let openReadOnly (retryFor: TimeSpan) (location: string) : Store = StoreOpening.openReadOnly retryFor location
 
     // ---- Sweeps ----
 
@@ -355,8 +353,7 @@ module Store =
                     [ "@sweep", box sweepName ]
                     (fun r -> parseStatus (r.GetString 0), Sql.int32 r 1)
 
-            let sum keep =
-                byStatus |> List.sumBy (fun (state, n) -> if keep state then n else 0)
+            let sum keep = byStatus |> List.sumBy (fun (state, n) -> if keep state then n else 0)
 
             {
                 Pending = sum ((=) TrialState.Pending)
@@ -624,12 +621,7 @@ module Store =
                     tx
                     "SELECT m.state, t.model_path FROM trials t LEFT JOIN models m ON m.trial_key = t.key WHERE t.key = @key"
                     [ "@key", box key ]
-                    (fun r ->
-                        (if r.IsDBNull 0 then
-                             None
-                         else
-                             Some(r.GetFieldValue<byte[]> 0)),
-                        Sql.readText r 1)
+                    (fun r -> (if r.IsDBNull 0 then None else Some(r.GetFieldValue<byte[]> 0)), Sql.readText r 1)
                 |> List.tryHead
                 |> Option.defaultValue (None, None))
 
@@ -639,8 +631,7 @@ module Store =
         | _ -> None
 
     let private readEpoch (r: DbDataReader) =
-        let value i =
-            Sql.readReal r i |> Option.defaultValue nan
+        let value i = Sql.readReal r i |> Option.defaultValue nan
 
         let optional i = Sql.readReal r i |> Option.toNullable
         r.GetString 0, EpochMetrics(Sql.int32 r 1, value 2, value 3, optional 4, optional 5, value 6)
@@ -658,11 +649,7 @@ module Store =
              | TrialState.Finished _ -> true
              | _ -> false)
         // A finished trial's missing figure reads as NaN; an unfinished trial has none.
-        let final i =
-            if finished then
-                Some(Sql.readReal r i |> Option.defaultValue nan)
-            else
-                None
+        let final i = if finished then Some(Sql.readReal r i |> Option.defaultValue nan) else None
 
         {
             Key = key
@@ -825,11 +812,7 @@ module Store =
                 """SELECT d.batch, d.rung, d.detail FROM decisions d JOIN sweeps w ON w.name = d.sweep AND w.definition_hash = d.definition_hash
                    WHERE d.sweep = @sweep ORDER BY d.batch, d.rung"""
                 [ "@sweep", box sweepName ]
-                (fun r -> {
-                    Batch = Sql.int32 r 0
-                    Rung = Sql.int32 r 1
-                    Detail = r.GetString 2
-                }))
+                (fun r -> { Batch = Sql.int32 r 0; Rung = Sql.int32 r 1; Detail = r.GetString 2 }))
 
     // ---- Verification ----
 
@@ -896,8 +879,7 @@ module Store =
                     let names = columns |> List.map fst |> String.concat ", "
                     let order = if table = "verifications" then "id" else names
 
-                    let read (r: DbDataReader) =
-                        columns |> List.mapi (fun i (_, kind) -> readCell r i kind)
+                    let read (r: DbDataReader) = columns |> List.mapi (fun i (_, kind) -> readCell r i kind)
 
                     table,
                     columns,

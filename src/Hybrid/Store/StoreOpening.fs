@@ -154,8 +154,7 @@ module internal StoreOpening =
         openPool (parse connectionString) retryFor false migrated
 
     /// Opens a PostgreSQL store from an Npgsql connection string (`Host=…;Database=…;Username=…`).
-    let openPostgres (connectionString: string) : Store =
-        openPostgresRetrying (retryFor ()) connectionString
+    let openPostgres (connectionString: string) : Store = openPostgresRetrying (retryFor ()) connectionString
 
     /// Opens a store so that nothing can write through it, whatever the caller does: SQLite opens the
     /// file read-only (and never creates it), PostgreSQL makes every transaction of the session

@@ -241,8 +241,7 @@ type Kind =
 let tables: (string * (string * Kind) list * string) list =
     let ofSweep = "sweep = @sweep"
 
-    let ofTrials column =
-        sprintf "%s IN (SELECT key FROM sweep_trials WHERE sweep = @sweep)" column
+    let ofTrials column = sprintf "%s IN (SELECT key FROM sweep_trials WHERE sweep = @sweep)" column
 
     [
         "sweeps",

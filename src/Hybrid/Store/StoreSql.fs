@@ -100,11 +100,7 @@ type Store internal (dialect: Dialect, connections: Connections, location: strin
             | Pool source -> source.Dispose()
 
 /// One transaction on a store's connection.
-type internal Tx = {
-    Connection: DbConnection
-    Transaction: DbTransaction
-    Dialect: Dialect
-}
+type internal Tx = { Connection: DbConnection; Transaction: DbTransaction; Dialect: Dialect }
 
 /// SQL plumbing shared by the store's schema and operations: every statement parameterized, every
 /// call one transaction, PostgreSQL's transient failures retried with back-off for a bounded time.
@@ -136,8 +132,7 @@ module internal Sql =
                 yield read reader
         ]
 
-    let exists tx sql parameters =
-        query tx sql parameters ignore |> List.isEmpty |> not
+    let exists tx sql parameters = query tx sql parameters ignore |> List.isEmpty |> not
 
     /// A failure worth retrying: the connection or the server went away, or PostgreSQL asks for a retry.
     let private transient (e: exn) =
@@ -184,11 +179,7 @@ module internal Sql =
 
     let private inTransaction (connection: DbConnection) (transaction: DbTransaction) dialect work =
         let result =
-            work {
-                Connection = connection
-                Transaction = transaction
-                Dialect = dialect
-            }
+            work { Connection = connection; Transaction = transaction; Dialect = dialect }
 
         transaction.Commit()
         result
@@ -215,8 +206,7 @@ module internal Sql =
 
     // ---- Encodings ----
 
-    let now () =
-        DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture)
+    let now () = DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture)
 
     let parseTime (text: string) =
         DateTime.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind)
@@ -227,14 +217,9 @@ module internal Sql =
         | None -> box DBNull.Value
 
     /// SQLite stores NaN as NULL; writing it as the text 'NaN' there keeps "no value" and "not a number" apart.
-    let real (tx: Tx) (x: float) : objnull =
-        if Double.IsNaN x && not tx.Dialect.KeepsNaN then
-            box "NaN"
-        else
-            box x
+    let real (tx: Tx) (x: float) : objnull = if Double.IsNaN x && not tx.Dialect.KeepsNaN then box "NaN" else box x
 
-    let realOrNull tx (x: Nullable<float>) : objnull =
-        if x.HasValue then real tx x.Value else box DBNull.Value
+    let realOrNull tx (x: Nullable<float>) : objnull = if x.HasValue then real tx x.Value else box DBNull.Value
 
     let readReal (reader: DbDataReader) (i: int) : float option =
         match reader.GetValue i with
@@ -248,8 +233,6 @@ module internal Sql =
         if reader.IsDBNull i then None else Some(reader.GetString i)
 
     /// An integer column (INTEGER, or a count, which PostgreSQL returns as BIGINT).
-    let int32 (reader: DbDataReader) (i: int) =
-        Convert.ToInt32(reader.GetValue i, CultureInfo.InvariantCulture)
+    let int32 (reader: DbDataReader) (i: int) = Convert.ToInt32(reader.GetValue i, CultureInfo.InvariantCulture)
 
-    let readInt (reader: DbDataReader) (i: int) : int option =
-        if reader.IsDBNull i then None else Some(int32 reader i)
+    let readInt (reader: DbDataReader) (i: int) : int option = if reader.IsDBNull i then None else Some(int32 reader i)

@@ -38,8 +38,7 @@ module TrialState =
     ]
 
     /// The state a stored name stands for; None for a name `name` never gives.
-    let ofName (text: string) =
-        all |> List.tryFind (fun state -> name state = text)
+    let ofName (text: string) = all |> List.tryFind (fun state -> name state = text)
 
 /// What registering a sweep found under its name.
 [<RequireQualifiedAccess>]
@@ -101,11 +100,7 @@ module StoredTrial =
     let rankEntry (t: StoredTrial) : RankEntry option =
         match t.State, t.ValidationAccuracy with
         | TrialState.Finished Completed, Some accuracy ->
-            Some {
-                Configuration = t.Configuration
-                Seed = t.Seed
-                Validation = accuracy
-            }
+            Some { Configuration = t.Configuration; Seed = t.Seed; Validation = accuracy }
         | _ -> None
 
 /// A worker's hold on a running trial. Its writes count only while the token is the trial's
@@ -131,12 +126,7 @@ type SweepCounts = {
 }
 
 /// A re-run of a finished trial checked against its record.
-type Verification = {
-    Key: string
-    VerifiedUtc: DateTime
-    Identical: bool
-    Detail: string
-}
+type Verification = { Key: string; VerifiedUtc: DateTime; Identical: bool; Detail: string }
 
 /// A decision of an adaptive search as recorded: which batch proposed what, which rung promoted what.
 type StoredDecision = {

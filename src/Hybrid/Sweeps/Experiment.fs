@@ -85,8 +85,7 @@ module Data =
 [<RequireQualifiedAccess>]
 module Sweep =
 
-    let private invariant (x: float) =
-        x.ToString("R", CultureInfo.InvariantCulture)
+    let private invariant (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
 
     /// Every field of the settings in a fixed textual form: the canonical encoding keys are hashed from.
     let describe (s: Settings) =
@@ -116,8 +115,7 @@ module Sweep =
         (name: string)
         (parse: string -> 'a)
         : 'a =
-        let fail problem =
-            raise (InvalidFileException(source, location, problem))
+        let fail problem = raise (InvalidFileException(source, location, problem))
 
         match fields.TryFind name with
         | None -> fail (sprintf "stored settings: missing field '%s' in \"%s\"" name text)
@@ -153,11 +151,9 @@ module Sweep =
                     ))
             |> Map.ofArray
 
-        let field name parse =
-            parseField source location text fields name parse
+        let field name parse = parseField source location text fields name parse
 
-        let number (v: string) =
-            Double.Parse(v, CultureInfo.InvariantCulture)
+        let number (v: string) = Double.Parse(v, CultureInfo.InvariantCulture)
 
         {
             M = field "M" int
@@ -183,8 +179,7 @@ module Sweep =
         Hashing.sha256 (sprintf "%s|%s|%s" (describe { settings with Threads = 1 }) dataHash engineVersion)
 
     /// The key of a trial run by this engine: a new engine never reuses an old one's results.
-    let trialKey (dataHash: string) (settings: Settings) =
-        trialKeyUnder Engine.version dataHash settings
+    let trialKey (dataHash: string) (settings: Settings) = trialKeyUnder Engine.version dataHash settings
 
     let private configurations (sweep: Sweep) =
         Space.points sweep.Strategy sweep.Space
@@ -251,10 +246,7 @@ module Sweep =
     }
 
     /// Keeps only the configurations that meet a named condition.
-    let only (name: string) (keep: Settings -> bool) (sweep: Sweep) = {
-        sweep with
-            Only = sweep.Only @ [ name, keep ]
-    }
+    let only (name: string) (keep: Settings -> bool) (sweep: Sweep) = { sweep with Only = sweep.Only @ [ name, keep ] }
 
     /// Hash of everything that decides which trials a sweep runs, over a text form this library
     /// owns: two different sweeps under one name are told apart by it. (Stores registered before

@@ -3,11 +3,7 @@ namespace Hybrid
 open System
 
 /// A completed trial as the ranking sees it: its configuration, its seed and its validation figure.
-type RankEntry = {
-    Configuration: int
-    Seed: uint64
-    Validation: float
-}
+type RankEntry = { Configuration: int; Seed: uint64; Validation: float }
 
 /// One configuration's place in a ranking.
 type Ranked<'trial> = {

@@ -21,12 +21,7 @@ type RunEvent =
 module Run =
 
     /// The data a sweep trains on, preprocessed once: standardization fitted on the training part only.
-    type Prepared = {
-        Data: Data
-        Scaler: Scaler
-        Train: Dataset
-        Validation: Dataset
-    }
+    type Prepared = { Data: Data; Scaler: Scaler; Train: Dataset; Validation: Dataset }
 
     let prepare (data: Data) : Prepared =
         let scaler = Standardize.fit data.Split.Train
@@ -115,8 +110,7 @@ module Run =
         | e -> report (Finished(failed t e watch.Elapsed.TotalSeconds, None))
 
     /// How many trials to run at once: every core busy, counting the engine's own threads per trial.
-    let workers (threadsPerTrial: int) =
-        max 1 (Environment.ProcessorCount / max 1 threadsPerTrial)
+    let workers (threadsPerTrial: int) = max 1 (Environment.ProcessorCount / max 1 threadsPerTrial)
 
     /// A trial to run, the checkpoint it resumes from, and the epoch it stops at (None: its end).
     type Job = Trial * TrainingCheckpoint option * int option

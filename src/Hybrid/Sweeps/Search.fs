@@ -61,17 +61,12 @@ type Step =
     | Done
 
 /// Everything an adaptive search has decided so far, re-derived from its definition and results.
-type Plan = {
-    Trials: Trial list
-    Decisions: Decision list
-    Next: Step
-}
+type Plan = { Trials: Trial list; Decisions: Decision list; Next: Step }
 
 [<RequireQualifiedAccess>]
 module Decision =
 
-    let private score (x: float) =
-        x.ToString("R", CultureInfo.InvariantCulture)
+    let private score (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
 
     let private scored (pairs: (int * float) list) =
         pairs
@@ -140,19 +135,10 @@ module Search =
         |> snd
 
     /// A configuration the sampler may propose: its position in [0, 1)^d and what it sets.
-    type private Candidate = {
-        Point: float[]
-        Values: (Setting * Value) list
-        Settings: Settings
-    }
+    type private Candidate = { Point: float[]; Values: (Setting * Value) list; Settings: Settings }
 
     /// A configuration seen by the sampler: where it is, how far it trained, how well it did there.
-    type private Observation = {
-        Point: float[]
-        Configuration: int
-        Epochs: int
-        Score: float
-    }
+    type private Observation = { Point: float[]; Configuration: int; Epochs: int; Score: float }
 
     /// The sampler's state across batches: configurations already proposed, and how far along the Sobol sequence it is.
     type private Sampling(sweep: Sweep, search: Search) =
@@ -190,8 +176,7 @@ module Search =
 
             go [] (100 * count + 100)
 
-        let random (rng: Rng) () =
-            sweep.Space |> List.map (fun _ -> rng.NextDouble()) |> Array.ofList
+        let random (rng: Rng) () = sweep.Space |> List.map (fun _ -> rng.NextDouble()) |> Array.ofList
 
         let sobol () =
             let point =
@@ -217,10 +202,7 @@ module Search =
                     observed
                     |> List.sortBy (fun o ->
                         -o.Epochs,
-                        (if Double.IsNaN o.Score then
-                             Double.PositiveInfinity
-                         else
-                             -o.Score),
+                        (if Double.IsNaN o.Score then Double.PositiveInfinity else -o.Score),
                         o.Configuration)
                     |> List.map _.Point
 
@@ -276,8 +258,7 @@ module Search =
                     Key = Sweep.trialKey dataHash seeded
                 })
 
-        let stateOf (t: Trial) =
-            progress t.Key |> Option.defaultValue TrialProgress.Waiting
+        let stateOf (t: Trial) = progress t.Key |> Option.defaultValue TrialProgress.Waiting
 
         let historyOf (t: Trial) =
             match stateOf t with
@@ -338,14 +319,10 @@ module Search =
                         Pruned = pruned
                     }
 
-                let goesOn c =
-                    promoted |> List.exists (fun (p, _) -> p = c)
+                let goesOn c = promoted |> List.exists (fun (p, _) -> p = c)
 
                 let until =
-                    if rung + 1 = rungEpochs.Length - 1 then
-                        None
-                    else
-                        Some rungEpochs[rung + 1]
+                    if rung + 1 = rungEpochs.Length - 1 then None else Some rungEpochs[rung + 1]
 
                 let changes =
                     members

@@ -104,8 +104,7 @@ module Strategy =
     /// A fixed text form of the strategy, owned here (never `%A`, whose layout may change with
     /// FSharp.Core): what definition hashes are taken of. A new case must add its own form.
     let describe (strategy: Strategy) =
-        let exact (x: float) =
-            x.ToString("R", CultureInfo.InvariantCulture)
+        let exact (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
 
         let sampler =
             function
@@ -167,8 +166,7 @@ module Setting =
         |> List.ofArray
 
     /// The setting a stored name stands for; None for a name `name` never gives.
-    let ofName (text: string) : Setting option =
-        all |> List.tryFind (fun setting -> name setting = text)
+    let ofName (text: string) : Setting option = all |> List.tryFind (fun setting -> name setting = text)
 
     let private mismatch setting (value: Value) : 'a =
         invalidArg (nameof value) (sprintf "setting '%s' cannot take the value %s" (name setting) (Value.format value))
@@ -222,8 +220,7 @@ module Domain =
 
     /// A fixed text form, every float in round-trip precision: what definition hashes are taken of.
     let describe (domain: Domain) =
-        let r (x: float) =
-            x.ToString("R", CultureInfo.InvariantCulture)
+        let r (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
 
         match domain with
         | Choice values ->
@@ -352,8 +349,7 @@ module Domains =
     let floats (values: float list) = Choice(values |> List.map Float)
     let skips (kinds: SkipKind list) = Choice(kinds |> List.map SkipValue)
 
-    let optimizers (kinds: OptimizerKind list) =
-        Choice(kinds |> List.map OptimizerValue)
+    let optimizers (kinds: OptimizerKind list) = Choice(kinds |> List.map OptimizerValue)
 
     let schedules (kinds: ScheduleKind list) = Choice(kinds |> List.map ScheduleValue)
 
@@ -367,8 +363,7 @@ module Space =
         if List.distinct settings <> settings then
             invalidArg (nameof space) "a setting appears twice in the space"
 
-        let atPoint (u: float[]) =
-            List.mapi (fun i (setting, domain) -> setting, Domain.at domain u[i]) space
+        let atPoint (u: float[]) = List.mapi (fun i (setting, domain) -> setting, Domain.at domain u[i]) space
 
         match strategy with
         | Strategy.Random(count, _)

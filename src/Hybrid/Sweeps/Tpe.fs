@@ -12,12 +12,7 @@ open Hybrid.Engine.Model
 module Tpe =
 
     /// Optuna's defaults: 10 random start-up configurations, 24 candidates, the best 10% good, prior weight 1.
-    let defaults = {
-        Startup = 10
-        Candidates = 24
-        Gamma = 0.1
-        PriorWeight = 1.0
-    }
+    let defaults = { Startup = 10; Candidates = 24; Gamma = 0.1; PriorWeight = 1.0 }
 
     let check (options: TpeOptions) =
         if
@@ -33,17 +28,12 @@ module Tpe =
                     options)
 
     /// How many of `n` observations ranked best first count as good: ⌈γ·n⌉, at least 1 and at most 25.
-    let goodCount (options: TpeOptions) (n: int) =
-        max 1 (min 25 (int (ceil (options.Gamma * float n))))
+    let goodCount (options: TpeOptions) (n: int) = max 1 (min 25 (int (ceil (options.Gamma * float n))))
 
     /// A density over one dimension that can be sampled and evaluated.
-    type private Estimator = {
-        Sample: Rng -> float
-        LogDensity: float -> float
-    }
+    type private Estimator = { Sample: Rng -> float; LogDensity: float -> float }
 
-    let private normalCdf (z: float) =
-        0.5 * SpecialFunctions.Erfc(-z / sqrt 2.0)
+    let private normalCdf (z: float) = 0.5 * SpecialFunctions.Erfc(-z / sqrt 2.0)
 
     /// A mixture of Gaussians truncated to [0, 1]: one per observation (weight 1) and a prior (mean ½,
     /// width 1, weight PriorWeight). Each observation's width is the larger gap to its neighbours
@@ -61,16 +51,9 @@ module Tpe =
             let left = if rank = 0 then mus[i] else mus[i] - mus[order[rank - 1]]
 
             let right =
-                if rank = order.Length - 1 then
-                    1.0 - mus[i]
-                else
-                    mus[order[rank + 1]] - mus[i]
+                if rank = order.Length - 1 then 1.0 - mus[i] else mus[order[rank + 1]] - mus[i]
 
-            sigmas[i] <-
-                if i = mus.Length - 1 then
-                    1.0
-                else
-                    max left right |> max minSigma |> min 1.0)
+            sigmas[i] <- if i = mus.Length - 1 then 1.0 else max left right |> max minSigma |> min 1.0)
 
         let mass =
             Array.init mus.Length (fun i -> normalCdf ((1.0 - mus[i]) / sigmas[i]) - normalCdf (-mus[i] / sigmas[i]))
@@ -89,12 +72,9 @@ module Tpe =
         let rec draw (rng: Rng) i attempts =
             let x = mus[i] + sigmas[i] * rng.NextGaussian()
 
-            if x >= 0.0 && x < 1.0 then
-                x
-            elif attempts = 0 then
-                Math.Clamp(x, 0.0, Math.BitDecrement 1.0)
-            else
-                draw rng i (attempts - 1)
+            if x >= 0.0 && x < 1.0 then x
+            elif attempts = 0 then Math.Clamp(x, 0.0, Math.BitDecrement 1.0)
+            else draw rng i (attempts - 1)
 
         {
             Sample = fun rng -> draw rng (pick rng) 100
@@ -124,11 +104,7 @@ module Tpe =
                 fun rng ->
                     let u = rng.NextDouble() * total
 
-                    let rec find c acc =
-                        if c = k - 1 || u < acc + counts[c] then
-                            c
-                        else
-                            find (c + 1) (acc + counts[c])
+                    let rec find c acc = if c = k - 1 || u < acc + counts[c] then c else find (c + 1) (acc + counts[c])
 
                     (float (find 0 0.0) + 0.5) / float k
             LogDensity = fun u -> log (counts[category u] / total)
