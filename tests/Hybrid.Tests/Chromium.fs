@@ -66,6 +66,18 @@ type DevTools(socket: ClientWebSocket) =
         | :? OperationCanceledException -> ()
     }
 
+    let sendText (message: string) =
+        socket
+            .SendAsync(
+                ArraySegment(Encoding.UTF8.GetBytes message),
+                WebSocketMessageType.Text,
+                true,
+                CancellationToken.None
+            )
+            .Wait
+            timeout
+        |> ignore
+
     member _.Events = List.ofSeq events
 
     /// Sends a command (to a page when `session` is given) and returns its result.
@@ -90,16 +102,7 @@ type DevTools(socket: ClientWebSocket) =
                 (JsonSerializer.Serialize parameters)
                 target
 
-        socket
-            .SendAsync(
-                ArraySegment(Encoding.UTF8.GetBytes message),
-                WebSocketMessageType.Text,
-                true,
-                CancellationToken.None
-            )
-            .Wait
-            timeout
-        |> ignore
+        sendText message
 
         if not (reply.Task.Wait timeout) then
             failtestf "DevTools did not answer %s within %O" method timeout
@@ -136,16 +139,7 @@ type DevTools(socket: ClientWebSocket) =
         let id = Interlocked.Increment &lastId
         let message = sprintf "{\"id\":%d,\"method\":\"%s\",\"params\":{}}" id method
 
-        socket
-            .SendAsync(
-                ArraySegment(Encoding.UTF8.GetBytes message),
-                WebSocketMessageType.Text,
-                true,
-                CancellationToken.None
-            )
-            .Wait
-            timeout
-        |> ignore
+        sendText message
 
     member _.Close() =
         if socket.State = WebSocketState.Open then

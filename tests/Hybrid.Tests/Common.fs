@@ -4,6 +4,7 @@ module Hybrid.Tests.Common
 
 open System
 open System.Diagnostics
+open System.IO
 open Expecto
 open Hybrid
 
@@ -66,3 +67,14 @@ let traceable rows classes : Dataset = {
 
 /// The row indices a traceable data set's part holds, in its order.
 let ids (data: Dataset) = data.Features |> Array.map int
+
+/// Runs `body` with a fresh temporary folder named from `prefix`, deleted afterwards.
+let withTempDirectory (prefix: string) (body: string -> unit) =
+    let directory =
+        Path.Combine(Path.GetTempPath(), prefix + Guid.NewGuid().ToString "N")
+
+    try
+        body directory
+    finally
+        if Directory.Exists directory then
+            Directory.Delete(directory, true)

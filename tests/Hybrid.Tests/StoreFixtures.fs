@@ -125,15 +125,7 @@ let expectStored (stored: StoredTrial) (result: TrialResult) =
 
 // ---- Temporary stores, on either database ----
 
-let withDir (body: string -> unit) =
-    let dir =
-        Path.Combine(Path.GetTempPath(), "hybrid-store-" + Guid.NewGuid().ToString "N")
-
-    try
-        body dir
-    finally
-        if Directory.Exists dir then
-            Directory.Delete(dir, true)
+let withDir (body: string -> unit) = Common.withTempDirectory "hybrid-store-" body
 
 /// An empty store: a SQLite file in a temporary folder, or a fresh PostgreSQL database.
 let withStore (backend: Backend) (body: Store -> unit) =

@@ -26,15 +26,7 @@ let child (root: string) : int =
     0
 
 /// Runs `body` with a fresh temporary folder, deleted afterwards.
-let withRoot (body: string -> unit) =
-    let root =
-        Path.Combine(Path.GetTempPath(), "hybrid-sweep-" + Guid.NewGuid().ToString "N")
-
-    try
-        body root
-    finally
-        if Directory.Exists root then
-            Directory.Delete(root, true)
+let withRoot (body: string -> unit) = Common.withTempDirectory "hybrid-sweep-" body
 
 /// Runs the sweep in this process with its runs folder at `root`.
 let runAt (root: string) (sweep: Sweep) =
