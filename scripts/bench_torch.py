@@ -17,6 +17,26 @@ import sys
 import time
 
 INSTALL = "install them with: sudo apt-get install python3-torch python3-numpy libopenblas0-pthread"
+REFERENCE_BLAS = "/blas/libblas.so"
+
+
+def blas_library():
+    """The BLAS library this process has loaded (after a product): Debian picks it by alternatives."""
+    import numpy
+    numpy.ones((2, 2)) @ numpy.ones((2, 2))
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "libblas" in line}
+    return ", ".join(sorted(paths)) or "none found"
+
+
+def require_fast_blas():
+    """Refuses to measure PyTorch or NumPy on Debian's reference BLAS: it is 10× slower than OpenBLAS, so the
+    comparison would flatter Hybrid."""
+    library = blas_library()
+    if REFERENCE_BLAS in library:
+        print(f"PyTorch runs on the reference BLAS ({library}), not OpenBLAS; install libopenblas0-pthread",
+              file=sys.stderr)
+        sys.exit(3)
 
 
 def parse():
@@ -165,8 +185,11 @@ def main():
         sys.exit(3)
     if args.versions:
         import torch
-        print(f"torch={torch.__version__} numpy={numpy.__version__} python={sys.version.split()[0]}")
-    elif args.sgemm:
+        print(f"torch={torch.__version__} numpy={numpy.__version__} python={sys.version.split()[0]} "
+              f"blas={blas_library()}")
+        return
+    require_fast_blas()
+    if args.sgemm:
         sgemm(args.threads, args.seconds)
     elif args.epoch:
         epoch(args)

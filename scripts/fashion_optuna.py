@@ -9,8 +9,9 @@ softmax cross-entropy; Glorot-uniform W1, He-normal W2 and W3, zero biases, the 
 identity), the same space (widths, skip, optimizer, learning rate, weight decay, batch size), the same
 rows (the training and validation rows Hybrid's Split.rows writes to --rows; t10k as the test part), the
 same preprocessing (each pixel standardized on the training rows, a constant pixel scaled by 1), the
-same epoch budget per trial, and Hybrid's rule for what a trial keeps: the weights of its epoch of
-lowest validation loss. Optuna: TPE sampler (seed 0) with the Hyperband pruner on validation accuracy
+same epoch budget per trial and learning-rate schedule (--schedule: constant, or Hybrid's cosine, from the
+base rate at the first step to 0 at the last), and Hybrid's rule for what a trial keeps (--keep: the
+weights of its epoch of lowest validation loss, or of highest validation accuracy). Optuna: TPE sampler (seed 0) with the Hyperband pruner on validation accuracy
 after each epoch. Writes one line `trials=… validation=… test=… epochs=… seconds=… pruned=…` to --out:
 the best trial's validation accuracy and its test accuracy, and the epochs trained by all trials.
 """
@@ -21,8 +22,10 @@ import os
 import struct
 import time
 
+from bench_torch import require_fast_blas
+
 FASHION = "/usr/share/datasets/fashion-mnist"
-INSTALL = "install them with: sudo apt-get install python3-optuna python3-torch dataset-fashion-mnist"
+INSTALL = "install them with: sudo apt-get install python3-optuna python3-torch libopenblas0-pthread dataset-fashion-mnist"
 
 
 def parse():
@@ -31,6 +34,8 @@ def parse():
     p.add_argument("--trials", type=int, default=12)
     p.add_argument("--max-epochs", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
+    p.add_argument("--keep", choices=["loss", "accuracy"], default="loss")
     p.add_argument("--out")
     p.add_argument("--smoke", action="store_true")
     return p.parse_args()
@@ -130,7 +135,20 @@ def evaluate(net, part):
         return F.cross_entropy(logits, y).item(), (logits.argmax(dim=1) == y).float().mean().item()
 
 
-def objective_for(train, validation, test, max_epochs, spent):
+def cosine(steps):
+    """Hybrid's cosine factor at each 0-based step of `steps`: 1 at the first, 0 at the last."""
+    import math
+    return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(1.0, step / (steps - 1)))) if steps > 1 else 1.0
+
+
+def better(keep, loss, accuracy, kept):
+    """Whether this epoch replaces the kept one (the first of equals stays), under Hybrid's keep rule."""
+    if kept is None:
+        return True
+    return accuracy > kept[1] if keep == "accuracy" else loss < kept[0]
+
+
+def objective_for(train, validation, test, args, spent):
     import optuna
     import torch
     import torch.nn.functional as F
@@ -147,24 +165,27 @@ def objective_for(train, validation, test, max_epochs, spent):
         net = network(m, l, skip)
         opt = optimizer(net, kind, lr, decay)
         x, y = train
-        best_loss, kept = float("inf"), None
-        for epoch in range(max_epochs):
+        steps = -(-x.shape[0] // batch) * args.max_epochs
+        schedule = torch.optim.lr_scheduler.LambdaLR(opt, cosine(steps) if args.schedule == "cosine" else lambda _: 1.0)
+        kept = None
+        for epoch in range(args.max_epochs):
             order = torch.randperm(x.shape[0])
             for start in range(0, x.shape[0], batch):
                 rows = order[start:start + batch]
                 opt.zero_grad()
                 F.cross_entropy(net(x[rows]), y[rows]).backward()
                 opt.step()
+                schedule.step()
             spent[0] += 1
             loss, accuracy = evaluate(net, validation)
-            if loss < best_loss:
-                best_loss, kept = loss, (accuracy, copy.deepcopy(net.state_dict()))
-            trial.report(kept[0], epoch + 1)
+            if better(args.keep, loss, accuracy, kept):
+                kept = (loss, accuracy, copy.deepcopy(net.state_dict()))
+            trial.report(kept[1], epoch + 1)
             if trial.should_prune():
                 raise optuna.TrialPruned()
-        net.load_state_dict(kept[1])
+        net.load_state_dict(kept[2])
         trial.set_user_attr("test", evaluate(net, test)[1])
-        return kept[0]
+        return kept[1]
 
     return objective
 
@@ -177,20 +198,22 @@ def main():
     except ImportError as e:
         raise SystemExit(f"{e}: {INSTALL}")
     torch.set_num_threads(args.threads)
-    trials, max_epochs = (2, 2) if args.smoke else (args.trials, args.max_epochs)
+    require_fast_blas()
+    if args.smoke:
+        args.trials, args.max_epochs = 2, 2
     train, validation, test = data(args)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=0),
-        pruner=optuna.pruners.HyperbandPruner(min_resource=2, max_resource=max_epochs, reduction_factor=3))
+        pruner=optuna.pruners.HyperbandPruner(min_resource=2, max_resource=args.max_epochs, reduction_factor=3))
     spent = [0]
     watch = time.perf_counter()
-    study.optimize(objective_for(train, validation, test, max_epochs, spent), n_trials=trials)
+    study.optimize(objective_for(train, validation, test, args, spent), n_trials=args.trials)
     seconds = time.perf_counter() - watch
     best = study.best_trial
     pruned = sum(1 for t in study.trials if t.state == optuna.trial.TrialState.PRUNED)
-    line = (f"trials={trials} validation={best.value:.6f} test={best.user_attrs['test']:.6f} "
+    line = (f"trials={args.trials} validation={best.value:.6f} test={best.user_attrs['test']:.6f} "
             f"epochs={spent[0]} seconds={seconds:.1f} pruned={pruned}")
     print(line)
     print(f"best trial #{best.number}: {best.params}")

@@ -61,13 +61,20 @@ let decisionsAgree, decisions = Sweep.verifyDecisions sweep
 let minutes = watch.Elapsed.TotalMinutes
 let epochs = outcome.Trials |> List.sumBy _.History.Length
 
+let ended state =
+    outcome.Trials
+    |> List.filter (fun t -> t.State = TrialState.Finished state)
+    |> List.length
+
 printfn
-    "%d trials (%d run now) in %.1f min on %d cores: %.1f trials per minute"
+    "%d trials in %.1f min on %d cores: %d completed, %d pruned at a rung; %d epochs trained by this run, %.0f per minute"
     outcome.Trials.Length
-    (outcome.Tally.Finished - outcome.Tally.Skipped)
     minutes
     Environment.ProcessorCount
-    (float (outcome.Tally.Finished - outcome.Tally.Skipped) / minutes)
+    (ended Completed)
+    (ended Pruned)
+    outcome.Tally.EpochsRun
+    (float outcome.Tally.EpochsRun / minutes)
 
 match outcome.Best with
 | Some best ->

@@ -244,7 +244,7 @@ module SweepRunner =
                     let kept =
                         checkpoint.KeptEpoch,
                         checkpoint.BestValidationLoss,
-                        Search.figureAt checkpoint.Epoch (List.ofSeq checkpoint.History)
+                        Search.figureAt t.Settings.Keep checkpoint.Epoch (List.ofSeq checkpoint.History)
 
                     Store.pause store claim (List.rev epochs) checkpoint.Epoch (Checkpoint.encode checkpoint) kept
                     |> ignore
@@ -353,12 +353,19 @@ module SweepRunner =
             let tally =
                 use _ = heartbeats store claims
 
-                let earlier =
-                    Store.results store sweep.Name
-                    |> current sweep
-                    |> List.choose StoredTrial.rankEntry
+                let stored = Store.results store sweep.Name |> current sweep
+                let earlier = stored |> List.choose StoredTrial.rankEntry
 
-                Progress.show (Sweep.count sweep) (Store.counts store sweep.Name).Finished earlier (fun show ->
+                let budget =
+                    match sweep.Strategy with
+                    | Strategy.Adaptive search ->
+                        let before = stored |> List.sumBy _.History.Length
+                        Budget.Epochs(before, Search.epochBudget sweep.Base.Epochs search sweep.Seeds.Length)
+                    | Strategy.Grid _
+                    | Strategy.Random _
+                    | Strategy.Sobol _ -> Budget.Trials(Sweep.count sweep)
+
+                Progress.show budget (Store.counts store sweep.Name).Finished earlier (fun show ->
                     Run.inParallel
                         (Run.workers sweep.Base.Threads)
                         prepared

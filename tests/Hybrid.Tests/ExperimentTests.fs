@@ -117,6 +117,7 @@ let private keyTests =
         "WarmupEpochs", fun s -> { s with WarmupEpochs = 2 }
         "BatchSize", fun s -> { s with BatchSize = 16 }
         "Epochs", fun s -> { s with Epochs = s.Epochs + 1 }
+        "Keep", fun s -> { s with Keep = KeepRule.HighestValidationAccuracy }
         "Patience", fun s -> { s with Patience = None }
         "Seed", fun s -> { s with Seed = s.Seed + 1UL }
     ]
@@ -387,5 +388,49 @@ let private outlineTests =
             Expect.equal (Sweep.count readmeSweep) 54 "18 configurations × 3 seeds, as the README says"
     ]
 
+let private storedTextTests =
+    let varied = [
+        Settings.defaults
+        {
+            Settings.defaults with
+                Patience = None
+                Keep = KeepRule.HighestValidationAccuracy
+        }
+        {
+            Settings.defaults with
+                Optimizer = OptimizerKind.Sgd
+                Momentum = 0.9
+                Nesterov = true
+                LearningRate = 1.0 / 3.0
+                Schedule = ScheduleKind.Cosine
+                Seed = UInt64.MaxValue
+                Threads = 2
+        }
+    ]
+
+    testList "stored settings" [
+        testCase "parseSettings reads back exactly what describe wrote"
+        <| fun () ->
+            for s in varied do
+                Expect.equal (Sweep.parseSettings "store" "trial" (Sweep.describe s)) s (Sweep.describe s)
+        testCase "the default keep rule is not written, so keys from before the rule stay valid"
+        <| fun () ->
+            Expect.isFalse ((Sweep.describe Settings.defaults).Contains "keep=") "default rule written"
+
+            Expect.stringContains
+                (Sweep.describe { Settings.defaults with Keep = KeepRule.HighestValidationAccuracy })
+                ";keep=HighestValidationAccuracy"
+                "the accuracy rule"
+        testCase "an unknown keep rule names the field"
+        <| fun () ->
+            let text = Sweep.describe Settings.defaults + ";keep=Best"
+
+            try
+                Sweep.parseSettings "store" "trial" text |> ignore
+                failtest "an unknown rule was read"
+            with :? InvalidFileException as e ->
+                Expect.stringContains e.Message "'keep'" "names the field"
+    ]
+
 let tests =
-    testList "Experiment" [ expandTests; keyTests; hashTests; printTests; outlineTests ]
+    testList "Experiment" [ expandTests; keyTests; hashTests; printTests; outlineTests; storedTextTests ]

@@ -39,8 +39,8 @@ let main argv =
     | [| "--claimer"; location |] -> StoreConcurrencyTests.claimer location
     // The sweep's resume test runs this program again as a sweep and kills it mid-run.
     | [| "--sweep-child"; root |] -> SweepTests.child root
-    // The shared-store test runs this program as 4 workers of one sweep and kills one.
-    | [| "--sweep-worker"; location; root |] -> WorkersTests.worker location root
+    // The shared-store tests run this program as 4 workers of one sweep (grid or adaptive) and kill one.
+    | [| "--sweep-worker"; location; root; kind |] -> WorkersTests.worker location root kind
     // The adaptive-search tests run this program as workers of one search, and kill it mid-search.
     | [| "--search-child"; root |] -> SearchTests.child root
     // The disk-fault tests run a small sweep as a child process on a full or read-only disk.

@@ -78,6 +78,12 @@ let tests =
             Expect.equal (ranked.Head.Completed |> List.map _.Seed) [ 0UL; 1UL; 2UL ] "seeds"
         testCase "the progress line names the ranking's best, with its mean"
         <| fun () ->
-            let tally = Tally.start 6 6 (lucky @ steady)
+            let tally = Tally.start (Budget.Trials 6) 6 (lucky @ steady)
             Expect.stringContains (Tally.describe tally) "best #1 90.00% (mean of 3)" "progress line"
+        testCase "an adaptive search's progress counts epochs against its budget, stored ones included"
+        <| fun () ->
+            let tally = { Tally.start (Budget.Epochs(40, 576)) 3 [] with EpochsRun = 100 }
+            Expect.equal (Tally.position tally) (140, 576) "position"
+            Expect.stringContains (Tally.describe tally) "140/576 epochs, 3 trials completed" "progress line"
+            Expect.isSome (Tally.eta tally) "an ETA from the epochs' pace"
     ]

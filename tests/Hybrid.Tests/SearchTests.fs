@@ -246,6 +246,11 @@ let private planTests =
                 (2 * (9 * 3 + 3 * 6 + 1 * 18))
                 "each survivor trains on from its rung, never again from the start"
 
+            Expect.equal
+                (Search.epochBudget 27 halving 2)
+                (epochsSpent states)
+                "the budget known in advance is what the search spent"
+
             Expect.equal (plan.Decisions |> List.length) 3 "a proposal and two promotions"
         testCase "Hyperband with TPE ends with every batch decided, its configurations numbered in order"
         <| fun () ->
@@ -259,6 +264,11 @@ let private planTests =
 
             let plan, states = simulate (synthetic search) search
             Expect.equal (plan.Trials |> List.map _.Configuration |> List.distinct) [ 0..29 ] "30 configurations"
+
+            Expect.equal
+                (Search.epochBudget 27 search (synthetic search).Seeds.Length)
+                (epochsSpent states)
+                "Hyperband's budget, known in advance"
 
             Expect.isTrue
                 (states
@@ -372,8 +382,76 @@ let private stored (database: string) (name: string) =
     use store = Store.openAt database
     Store.decisions store name, Store.results store name |> List.map fingerprint
 
+/// A run's events in short: what happened, in order.
+let private outline (events: RunEvent seq) =
+    events
+    |> Seq.map (function
+        | Started(_, after) -> sprintf "started after %A" after
+        | EpochDone(_, m, _) -> sprintf "epoch %d" m.Epoch
+        | Finished(r, _) -> sprintf "finished %A" r.Status
+        | Paused(_, c) -> sprintf "paused after %d" c.Epoch)
+    |> List.ofSeq
+
 let private runTests =
     testList "adaptive sweeps" [
+        testCase "a rung's figure is the accuracy of the epoch the trainer keeps there, under either keep rule"
+        <| fun () ->
+            let prepared = Run.prepare (digitsSearch "search" 1).Data
+
+            let keptAt (keep: KeepRule) =
+                let settings = {
+                    Settings.defaults with
+                        Epochs = 15
+                        Patience = None
+                        LearningRate = 3e-2
+                        Keep = keep
+                }
+
+                let checkpoints = ResizeArray<TrainingCheckpoint>()
+                let onEpoch = Action<EpochMetrics, TrainingCheckpoint>(fun _ c -> checkpoints.Add c)
+
+                let _, result =
+                    Model.train settings prepared.Scaler prepared.Train prepared.Validation onEpoch None
+
+                let history = List.ofSeq result.History
+
+                [
+                    for c in checkpoints ->
+                        let kept = c.History[c.KeptEpoch - 1].ValidationAccuracy.Value
+                        Expect.equal (Search.figureAt keep c.Epoch history) kept (sprintf "%A at epoch %d" keep c.Epoch)
+                        c.KeptEpoch
+                ]
+
+            Expect.notEqual
+                (keptAt KeepRule.LowestValidationLoss)
+                (keptAt KeepRule.HighestValidationAccuracy)
+                "the rules keep other epochs somewhere in this run, so both were put to the test"
+        testCase "a trial cut off after its rung's last epoch, before it paused, pauses when taken over"
+        <| fun () ->
+            let sweep = { digitsSearch "search" 1 with Strategy = Strategy.Grid 1 }
+            let t = (Sweep.expand sweep).Head
+            let prepared = Run.prepare sweep.Data
+            let events = ResizeArray()
+            Run.trial prepared events.Add None (Some 2) t
+
+            Expect.equal
+                (outline events)
+                [ "started after None"; "epoch 1"; "epoch 2"; "paused after 2" ]
+                "the first claim stops at the rung"
+
+            let atRung =
+                events
+                |> Seq.pick (function
+                    | Paused(_, c) -> Some c
+                    | _ -> None)
+
+            events.Clear()
+            Run.trial prepared events.Add (Some atRung) (Some 2) t
+
+            Expect.equal
+                (outline events)
+                [ "started after Some 2"; "paused after 2" ]
+                "taken over at the rung: it pauses without training on"
         testCase "one worker and two store the same decisions and the same bits; survivors equal runs never paused"
         <| fun () ->
             SweepTests.withRoot (fun root ->

@@ -13,6 +13,37 @@ open Hybrid.Tests.StoreFixtures
 
 // ---- Opening and schema ----
 
+/// A store of `small ()` with its first trial finished (model blob 10 1), as schema 2 tests leave it.
+let private finishFirst (store: Store) =
+    let sweep = small ()
+    let trials = Sweep.expand sweep
+    Store.register store sweep manifest |> ignore
+    Store.addTrials store sweep.Name trials
+    let c = claim store sweep
+    Store.finish store c (resultOf trials[0] Completed) (Some(blob 10 1)) |> ignore
+
+/// What a store migrated from schema 2 must show: the finished trial and its model kept, the others
+/// pending, and a claimed trial able to pause at a rung (which schema 2 could not record).
+let private expectMigrated (store: Store) =
+    let sweep = small ()
+    let trials = Sweep.expand sweep
+
+    Expect.equal
+        (Store.status store trials[0].Key)
+        (Some(TrialState.Finished Completed))
+        "the finished trial kept its state"
+
+    Expect.equal (Store.model store trials[0].Key) (Some(blob 10 1)) "and its model"
+
+    Expect.equal
+        (Store.counts store sweep.Name)
+        { Pending = 7; Running = 0; Paused = 0; Finished = 1 }
+        "the others are pending"
+
+    let c = claim store sweep
+    Expect.isTrue (Store.pause store c [] 1 (blob 10 2) (1, 0.5, 0.75)) "a trial pauses at a rung once migrated"
+    Expect.equal (Store.status store c.Key) (Some TrialState.Paused) "paused"
+
 let private sqliteOpeningTests =
     testList "opening a SQLite file" [
         testCase "creates the directory and a WAL database at the current schema version"
@@ -121,15 +152,11 @@ let private sqliteOpeningTests =
         <| fun () ->
             withDir (fun dir ->
                 let file = Path.Combine(dir, "runs.db")
-                let sweep = small ()
-                let trials = Sweep.expand sweep
+                let trials = Sweep.expand (small ())
 
                 do
                     use store = Store.openAt file
-                    Store.register store sweep manifest |> ignore
-                    Store.addTrials store sweep.Name trials
-                    let c = claim store sweep
-                    Store.finish store c (resultOf trials[0] Completed) (Some(blob 10 1)) |> ignore
+                    finishFirst store
 
                 let epochs =
                     // Turn the file back into what Hybrid wrote at schema 2: trials without until_epoch,
@@ -166,28 +193,12 @@ let private sqliteOpeningTests =
 
                 use store = Store.openAt file
 
-                Expect.equal
-                    (Store.status store trials[0].Key)
-                    (Some(TrialState.Finished Completed))
-                    "the finished trial kept its state"
+                do
+                    use connection = raw file
+                    Expect.equal (scalar connection "SELECT count(*) FROM epochs") epochs "epochs kept"
+                    Expect.equal (scalar connection "PRAGMA foreign_key_check") "" "every reference still resolves"
 
-                Expect.equal (Store.model store trials[0].Key) (Some(blob 10 1)) "and its model"
-
-                Expect.equal
-                    (Store.counts store sweep.Name)
-                    { Pending = 7; Running = 0; Paused = 0; Finished = 1 }
-                    "the others are pending"
-
-                use connection = raw file
-                Expect.equal (scalar connection "SELECT count(*) FROM epochs") epochs "epochs kept"
-                Expect.equal (scalar connection "PRAGMA foreign_key_check") "" "every reference still resolves"
-                let c = claim store sweep
-
-                Expect.isTrue
-                    (Store.pause store c [] 1 (blob 10 2) (1, 0.5, 0.75))
-                    "a trial pauses at a rung on the migrated store"
-
-                Expect.equal (Store.status store c.Key) (Some TrialState.Paused) "paused")
+                expectMigrated store)
 
         testCase "a newer schema version is refused, naming the file and both versions"
         <| fun () ->
@@ -271,6 +282,54 @@ let private postgresOpeningTests =
                     (Postgres.scalar connectionString "SELECT count(*) FROM schema_version" |> string)
                     (string Store.schemaVersion)
                     "migrated once")
+
+        testCase "a database of schema version 2 is migrated: trials keep their rows, and may then pause and be pruned"
+        <| fun () ->
+            Postgres.withDatabase (fun connectionString ->
+                let trials = Sweep.expand (small ())
+
+                do
+                    use store = Store.connect connectionString
+                    finishFirst store
+
+                // Turn the database back into what Hybrid wrote at schema 2: no until_epoch, a status
+                // CHECK that knows no paused or pruned, and no decisions table.
+                for sql in
+                    [
+                        "DROP TABLE decisions"
+                        "ALTER TABLE trials DROP COLUMN until_epoch"
+                        "ALTER TABLE trials DROP CONSTRAINT trials_status_check"
+                        "ALTER TABLE trials ADD CONSTRAINT trials_status_check CHECK (status IN ('pending', 'running', 'completed', 'diverged', 'failed'))"
+                        "DELETE FROM schema_version WHERE version = 3"
+                    ] do
+                    Postgres.scalar connectionString sql |> ignore
+
+                let epochs =
+                    Postgres.scalar connectionString "SELECT count(*) FROM epochs" |> string
+
+                Expect.throwsC
+                    (fun () ->
+                        Postgres.scalar
+                            connectionString
+                            (sprintf "UPDATE trials SET status = 'paused' WHERE key = '%s'" trials[1].Key)
+                        |> ignore)
+                    ignore
+                |> ignore
+
+                use store = Store.connect connectionString
+
+                Expect.equal
+                    (Postgres.scalar connectionString "SELECT max(version) FROM schema_version"
+                     |> string)
+                    (string Store.schemaVersion)
+                    "migrated to the current version"
+
+                Expect.equal
+                    (Postgres.scalar connectionString "SELECT count(*) FROM epochs" |> string)
+                    epochs
+                    "epochs kept"
+
+                expectMigrated store)
 
         testCase "a newer schema version is refused with both versions"
         <| fun () ->

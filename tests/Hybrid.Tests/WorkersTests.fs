@@ -1,6 +1,6 @@
 /// Several worker processes sharing one sweep through a PostgreSQL store: they split its trials
 /// between them, take over the trials of a worker killed without warning, and end with the same
-/// bits as one process running the sweep alone.
+/// bits as one process running the sweep alone, for a grid and for an adaptive search alike.
 module Hybrid.Tests.WorkersTests
 
 open System
@@ -25,10 +25,35 @@ let private shared () : Sweep = {
         Seeds = [ 0UL .. 4UL ]
 }
 
-/// A worker process (tests/Hybrid.Tests run with `--sweep-worker LOCATION ROOT`): the shared sweep.
-let worker (location: string) (root: string) : int =
+/// An adaptive search the workers share: TPE proposes 2 batches of 8 configurations, each halved at
+/// 3, 9 and 27 epochs, 3 seeds each; 48 trials, most of them pruned.
+let private sharedSearch () : Sweep = {
+    shared () with
+        Name = "shared-search"
+        Base = { Settings.defaults with Epochs = 27; Patience = None }
+        Space = [
+            M, ints [ 16; 32; 64 ]
+            LearningRate, LogRange(1e-3, 3e-2)
+            Skip, skips [ SkipKind.Dense; SkipKind.None ]
+        ]
+        Strategy =
+            Strategy.Adaptive {
+                Sampler = Sampler.Tpe { Tpe.defaults with Startup = 8 }
+                Configurations = 16
+                BatchSize = 8
+                Pruning = Pruning.Halving(3, 3)
+                Seed = 7UL
+            }
+        Seeds = [ 0UL .. 2UL ]
+}
+
+let private sweepOf (kind: string) = if kind = "adaptive" then sharedSearch () else shared ()
+
+/// A worker process (tests/Hybrid.Tests run with `--sweep-worker LOCATION ROOT KIND`): the shared
+/// grid sweep, or the shared adaptive search.
+let worker (location: string) (root: string) (kind: string) : int =
     Environment.SetEnvironmentVariable("HYBRID_RUNS", root)
-    Sweep.runOn location (shared ()) |> ignore
+    Sweep.runOn location (sweepOf kind) |> ignore
     0
 
 let private withRoot (body: string -> unit) =
@@ -59,7 +84,7 @@ type private Worker = {
     Output: Text.StringBuilder
 }
 
-let private start (location: string) (root: string) (name: string) =
+let private start (kind: string) (location: string) (root: string) (name: string) =
     let info =
         ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
 
@@ -71,6 +96,7 @@ let private start (location: string) (root: string) (name: string) =
         "--sweep-worker"
         named
         root
+        kind
     ]
     |> List.iter info.ArgumentList.Add
     // Only a death hands a claim over here (this machine's dead workers are taken over at once): a
@@ -92,10 +118,11 @@ let private start (location: string) (root: string) (name: string) =
 
     { Process = p; Name = name; Output = output }
 
-/// Runs `body` with 4 workers of the shared sweep; kills any still there when it ends, frozen or not.
-let private withWorkers (location: string) (root: string) (body: Worker list -> unit) =
+/// Runs `body` with 4 workers of a shared sweep; kills any still there when it ends, frozen or not.
+let private withWorkers (kind: string) (location: string) (root: string) (body: Worker list -> unit) =
     let workers =
-        List.init 4 (fun i -> start location (Path.Combine(root, sprintf "worker-%d" i)) (sprintf "hybrid-worker-%d" i))
+        List.init 4 (fun i ->
+            start kind location (Path.Combine(root, sprintf "worker-%d" i)) (sprintf "hybrid-worker-%d" i))
 
     try
         body workers
@@ -118,19 +145,19 @@ let private holds (w: Worker) (t: StoredTrial) =
     && t.Worker |> Option.exists (fun id -> (id.Split '/')[1] = string w.Process.Id)
 
 /// A trial part-way through: a checkpoint saved, epochs still to run, so its finish cannot have been sent.
-let private partWay (t: StoredTrial) = not t.History.IsEmpty && t.History.Length < (shared ()).Base.Epochs
+let private partWay (sweep: Sweep) (t: StoredTrial) = not t.History.IsEmpty && t.History.Length < sweep.Base.Epochs
 
-/// A worker holding a trial part-way through, if the store shows one now.
-let private midTrial (store: Store) (workers: Worker list) =
-    let trials = Store.results store "shared"
+/// A worker holding a trial of the sweep part-way through, if the store shows one now.
+let private midTrial (sweep: Sweep) (store: Store) (workers: Worker list) =
+    let trials = Store.results store sweep.Name
 
     workers
-    |> List.tryFind (fun w -> trials |> List.exists (fun t -> holds w t && partWay t))
+    |> List.tryFind (fun w -> trials |> List.exists (fun t -> holds w t && partWay sweep t))
 
 /// Waits until a worker holds a trial part-way through, then freezes every worker (SIGSTOP), so that
 /// no claim changes hands while the victim's are read. Returns the victim, or tries again if it moved
 /// on before the freeze landed.
-let rec private freezeWithOneMidTrial (store: Store) (workers: Worker list) =
+let rec private freezeWithOneMidTrial (sweep: Sweep) (store: Store) (workers: Worker list) =
     let victim =
         awaitSome "a worker holding a trial part-way through" (fun () ->
             match workers |> List.tryFind _.Process.HasExited with
@@ -140,20 +167,20 @@ let rec private freezeWithOneMidTrial (store: Store) (workers: Worker list) =
                     ended.Name
                     ended.Process.ExitCode
                     (string ended.Output)
-            | None -> midTrial store workers)
+            | None -> midTrial sweep store workers)
 
     workers |> List.iter (send "STOP")
 
-    if (midTrial store [ victim ]).IsSome then
+    if (midTrial sweep store [ victim ]).IsSome then
         victim
     else
         workers |> List.iter (send "CONT")
-        freezeWithOneMidTrial store workers
+        freezeWithOneMidTrial sweep store workers
 
 /// Kills the frozen victim and waits until the server has dropped its connections: then everything it
 /// sent is settled (an open transaction rolled back, a commit already sent, committed), and the trials
 /// it still holds are exactly those cut off. The others stay frozen, so none is taken over yet.
-let private killAndSettle (store: Store) (location: string) (victim: Worker) =
+let private killAndSettle (sweep: Sweep) (store: Store) (location: string) (victim: Worker) =
     victim.Process.Kill true
     victim.Process.WaitForExit()
 
@@ -166,10 +193,105 @@ let private killAndSettle (store: Store) (location: string) (victim: Worker) =
     awaitSome "the server to drop the killed worker's connections" (fun () ->
         if connections () = 0 then Some() else None)
 
-    Store.results store "shared" |> List.filter (holds victim)
+    Store.results store sweep.Name |> List.filter (holds victim)
 
+/// What must not depend on how the sweep ran: every trial's state and figures (as bits: a pruned
+/// trial has no test figure, and NaN ≠ NaN), and every epoch.
 let private fingerprint (t: StoredTrial) =
-    t.Key, t.State, t.ValidationAccuracy, t.ValidationLoss, t.TestAccuracy, t.TestLoss, t.KeptEpoch, t.History
+    let bits = Option.map BitConverter.DoubleToInt64Bits
+
+    t.Key,
+    t.State,
+    bits t.ValidationAccuracy,
+    bits t.ValidationLoss,
+    bits t.TestAccuracy,
+    bits t.TestLoss,
+    t.KeptEpoch,
+    t.History
+
+/// What 4 workers sharing a sweep left in the store after one of them was killed mid-trial.
+type private Shared = {
+    Trials: StoredTrial list
+    /// The trials the killed worker held when it died.
+    CutOff: StoredTrial list
+    Killed: DateTime
+    /// The surviving workers' output.
+    Logs: string
+}
+
+/// Runs the sweep on 4 workers sharing `location`, kills one mid-trial while all are frozen, lets
+/// the others finish, and checks what any shared sweep must show: the survivors succeed, a trial
+/// the victim had checkpointed goes on from its checkpoint, and no file or log holds the password.
+let private runShared (kind: string) (location: string) (root: string) (store: Store) : Shared =
+    let sweep = sweepOf kind
+    let mutable outcome = None
+    let observer = Path.Combine(root, "observer")
+
+    withWorkers kind location root (fun workers ->
+        let victim = freezeWithOneMidTrial sweep store workers
+        let cutOff = killAndSettle sweep store location victim
+        let killed = DateTime.UtcNow
+        let survivors = workers |> List.filter (fun w -> w.Name <> victim.Name)
+        survivors |> List.iter (send "CONT")
+        let during = withRuns observer (fun () -> Sweep.reportOn location sweep)
+        Expect.stringContains (File.ReadAllText during.Markdown) " trials: " "a report while the sweep runs"
+
+        for w in survivors do
+            Expect.isTrue
+                (w.Process.WaitForExit patience)
+                (sprintf "a surviving worker finished: %s" (string w.Output))
+
+            Expect.equal w.Process.ExitCode 0 (sprintf "a surviving worker succeeded: %s" (string w.Output))
+
+        let logs = survivors |> List.map (fun w -> string w.Output) |> String.concat "\n"
+        let checkpointed = cutOff |> List.filter (fun t -> not t.History.IsEmpty)
+        Expect.isNonEmpty checkpointed "the killed worker had saved a checkpoint"
+
+        for t in checkpointed do
+            Expect.stringContains
+                logs
+                (sprintf "#%d seed %d: resumed after epoch" t.Configuration t.Seed)
+                "taken over from its checkpoint"
+
+        outcome <-
+            Some {
+                Trials = Store.results store sweep.Name
+                CutOff = cutOff
+                Killed = killed
+                Logs = logs
+            })
+
+    let password = string (Npgsql.NpgsqlConnectionStringBuilder location).Password
+
+    for file in
+        Directory.GetFiles(root, "*", SearchOption.AllDirectories)
+        |> Array.filter (fun f -> f.EndsWith ".html" || f.EndsWith ".md" || f.EndsWith ".csv") do
+        Expect.isFalse ((File.ReadAllText file).Contains password) (sprintf "%s holds no password" file)
+
+    let shared = Option.get outcome
+    Expect.isFalse (shared.Logs.Contains password) "the logs hold no password"
+    shared
+
+/// The same sweep run by one process alone on a SQLite file: its trials, and its store for the models.
+let private alone (kind: string) (root: string) =
+    let file = Path.Combine(root, "alone.db")
+
+    let single =
+        withRuns (Path.Combine(root, "alone")) (fun () -> Sweep.runOn file (sweepOf kind))
+
+    single, Store.connect file
+
+let private sameBitsAsAlone (store: Store) (trials: StoredTrial list) (single: SweepOutcome) (aloneStore: Store) =
+    Expect.equal (trials |> List.map _.Key) (single.Trials |> List.map _.Key) "the same trials, in the same order"
+
+    for t, alone in List.zip trials single.Trials do
+        Expect.equal (fingerprint t) (fingerprint alone) (sprintf "trial %s's metrics, bit for bit" t.Key)
+
+    for t in trials do
+        Expect.equal
+            (Store.model store t.Key)
+            (Store.model aloneStore t.Key)
+            (sprintf "trial %s's model, byte for byte" t.Key)
 
 let tests =
     testList "Workers" [
@@ -179,98 +301,74 @@ let tests =
             Postgres.withDatabase (fun location ->
                 withRoot (fun root ->
                     use store = Store.connect location
+                    let outcome = runShared "grid" location root store
+                    let trials = outcome.Trials
+                    Expect.equal trials.Length 40 "40 trials"
 
-                    withWorkers location root (fun workers ->
-                        let victim = freezeWithOneMidTrial store workers
-                        let cutOff = killAndSettle store location victim
-                        let killed = DateTime.UtcNow
-                        let survivors = workers |> List.filter (fun w -> w.Name <> victim.Name)
-                        survivors |> List.iter (send "CONT")
-                        let checkpointed = cutOff |> List.filter (fun t -> not t.History.IsEmpty)
-                        let observer = Path.Combine(root, "observer")
-                        let during = withRuns observer (fun () -> Sweep.reportOn location (shared ()))
+                    Expect.allEqual
+                        (trials |> List.map _.State)
+                        (TrialState.Finished Completed)
+                        "every trial completed"
 
-                        Expect.stringContains
-                            (File.ReadAllText during.Markdown)
-                            "40 trials: "
-                            "a report while the sweep runs"
+                    let cutOffKeys = outcome.CutOff |> List.map _.Key |> Set.ofList
 
-                        for w in survivors do
-                            Expect.isTrue
-                                (w.Process.WaitForExit patience)
-                                (sprintf "a surviving worker finished: %s" (string w.Output))
+                    for t in trials do
+                        let expected = if cutOffKeys.Contains t.Key then 2 else 1
+                        Expect.equal t.Attempts expected (sprintf "trial %s claimed %d time(s)" t.Key expected)
 
-                            Expect.equal
-                                w.Process.ExitCode
-                                0
-                                (sprintf "a surviving worker succeeded: %s" (string w.Output))
+                    for started in
+                        trials
+                        |> List.filter (fun t -> cutOffKeys.Contains t.Key)
+                        |> List.choose _.StartedUtc do
+                        // The time from a death to its takeover, for the record (the assertion is that it happened).
+                        printfn
+                            "a trial of the killed worker was taken over %.2f s after the kill"
+                            (started - outcome.Killed).TotalSeconds
 
-                        let trials = Store.results store "shared"
-                        Expect.equal trials.Length 40 "40 trials"
+                    let after =
+                        withRuns (Path.Combine(root, "observer")) (fun () -> Sweep.reportOn location (shared ()))
 
-                        Expect.allEqual
-                            (trials |> List.map _.State)
-                            (TrialState.Finished Completed)
-                            "every trial completed"
+                    Expect.stringContains
+                        (File.ReadAllText after.Markdown)
+                        "40 trials: 40 completed"
+                        "the report once it is done"
 
-                        let cutOffKeys = cutOff |> List.map _.Key |> Set.ofList
+                    let single, aloneStore = alone "grid" root
+                    use aloneStore = aloneStore
+                    sameBitsAsAlone store trials single aloneStore))
+        testCase
+            "4 workers share an adaptive search; one killed mid-trial changes no decision and no bit against one process alone"
+        <| fun () ->
+            Postgres.withDatabase (fun location ->
+                withRoot (fun root ->
+                    use store = Store.connect location
+                    let search = sharedSearch ()
+                    let outcome = runShared "adaptive" location root store
+                    Expect.equal outcome.Trials.Length 48 "16 configurations × 3 seeds"
 
-                        for t in trials do
-                            let expected = if cutOffKeys.Contains t.Key then 2 else 1
-                            Expect.equal t.Attempts expected (sprintf "trial %s claimed %d time(s)" t.Key expected)
+                    Expect.isTrue
+                        (outcome.Trials
+                         |> List.forall (fun t ->
+                             t.State = TrialState.Finished Completed || t.State = TrialState.Finished Pruned))
+                        "every trial completed or was pruned"
 
-                        let takenOver =
-                            trials
-                            |> List.filter (fun t -> cutOffKeys.Contains t.Key)
-                            |> List.choose _.StartedUtc
+                    Expect.isTrue
+                        (outcome.Trials |> List.exists (fun t -> t.State = TrialState.Finished Pruned))
+                        "some were pruned"
 
-                        for started in takenOver do
-                            // The time from a death to its takeover, for the record (the assertion is that it happened).
-                            printfn
-                                "a trial of the killed worker was taken over %.2f s after the kill"
-                                (started - killed).TotalSeconds
+                    for t in outcome.CutOff do
+                        let taken = outcome.Trials |> List.find (fun s -> s.Key = t.Key)
+                        Expect.isGreaterThan taken.Attempts 1 (sprintf "trial %s was claimed again" t.Key)
 
-                        let logs = survivors |> List.map (fun w -> string w.Output) |> String.concat "\n"
-                        Expect.isNonEmpty checkpointed "the killed worker had saved a checkpoint"
+                    let agree, detail = Verify.decisions store search
+                    Expect.isTrue agree (sprintf "the decisions re-derive from the results: %s" detail)
+                    let single, aloneStore = alone "adaptive" root
+                    use aloneStore = aloneStore
 
-                        for t in checkpointed do
-                            Expect.stringContains
-                                logs
-                                (sprintf "#%d seed %d: resumed after epoch" t.Configuration t.Seed)
-                                "taken over from its checkpoint"
+                    Expect.equal
+                        (Store.decisions store search.Name)
+                        (Store.decisions aloneStore search.Name)
+                        "the same decisions as one process alone"
 
-                        let after = withRuns observer (fun () -> Sweep.reportOn location (shared ()))
-
-                        Expect.stringContains
-                            (File.ReadAllText after.Markdown)
-                            "40 trials: 40 completed"
-                            "the report once it is done"
-
-                        let password = string (Npgsql.NpgsqlConnectionStringBuilder location).Password
-
-                        for file in
-                            Directory.GetFiles(root, "*", SearchOption.AllDirectories)
-                            |> Array.filter (fun f -> f.EndsWith ".html" || f.EndsWith ".md" || f.EndsWith ".csv") do
-                            Expect.isFalse
-                                ((File.ReadAllText file).Contains password)
-                                (sprintf "%s holds no password" file)
-
-                        Expect.isFalse (logs.Contains password) "the logs hold no password"
-                        let alone = Path.Combine(root, "alone.db")
-
-                        let single =
-                            withRuns (Path.Combine(root, "alone")) (fun () -> Sweep.runOn alone (shared ()))
-
-                        Expect.equal
-                            (trials |> List.map fingerprint)
-                            (single.Trials |> List.map fingerprint)
-                            "the same metrics as one process alone"
-
-                        use aloneStore = Store.connect alone
-
-                        for t in trials do
-                            Expect.equal
-                                (Store.model store t.Key)
-                                (Store.model aloneStore t.Key)
-                                (sprintf "trial %s's model, byte for byte" t.Key))))
+                    sameBitsAsAlone store outcome.Trials single aloneStore))
     ]

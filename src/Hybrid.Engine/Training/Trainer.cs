@@ -70,7 +70,7 @@ public static class Trainer
                     : Evaluation.Evaluate(_network, validation);
                 var metrics = new EpochMetrics(epoch, trainLoss, trainAccuracy, validationLoss, validationAccuracy, learningRate);
                 _history.Add(metrics);
-                Keep(epoch, validationLoss);
+                Keep(metrics);
                 onEpoch?.Invoke(metrics, Checkpoint(epoch));
                 if (options.Patience is { } patience && epoch - _keptEpoch >= patience)
                     return Finish(StopReason.EarlyStopped, epoch);
@@ -94,17 +94,25 @@ public static class Trainer
             return (lossSum / rowsSeen, correct / (double)rowsSeen, learningRate);
         }
 
-        // Without validation every finite epoch is kept; with it, only an epoch that lowers the validation loss.
-        private void Keep(int epoch, double? validationLoss)
+        // Without validation every finite epoch is kept; with it, only an epoch better under the keep rule.
+        private void Keep(EpochMetrics epoch)
         {
-            if (validationLoss is { } loss)
+            if (epoch.ValidationLoss is { } loss && epoch.ValidationAccuracy is { } accuracy)
             {
-                if (!(loss < _bestValidationLoss)) return;
+                if (!Improves(loss, accuracy)) return;
                 _bestValidationLoss = loss;
             }
             _network.Parameters.CopyTo(_kept, 0);
-            _keptEpoch = epoch;
+            _keptEpoch = epoch.Epoch;
         }
+
+        // The kept epoch's figures come from the history, so a resumed run compares as the straight one did.
+        private bool Improves(double loss, double accuracy) => options.Keep switch
+        {
+            KeepRule.HighestValidationAccuracy =>
+                _keptEpoch == 0 || accuracy > _history[_keptEpoch - 1].ValidationAccuracy,
+            _ => loss < _bestValidationLoss,
+        };
 
         private TrainingCheckpoint Checkpoint(int epoch) => new(
             epoch, (float[])_network.Parameters.Clone(), (float[])_optimizer.First.Clone(), (float[])_optimizer.Second.Clone(),

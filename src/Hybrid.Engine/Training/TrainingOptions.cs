@@ -18,7 +18,10 @@ public sealed record TrainingOptions
 
     public Schedule Schedule { get; init; } = new();
 
-    /// <summary>Stop after this many epochs without a better validation loss (null: never); the best epoch's weights are kept.</summary>
+    /// <summary>Which epoch's weights are kept when there is validation data.</summary>
+    public KeepRule Keep { get; init; } = KeepRule.LowestValidationLoss;
+
+    /// <summary>Stop after this many epochs without a better epoch under <see cref="Keep"/> (null: never); the best epoch's weights are kept.</summary>
     public int? Patience { get; init; }
 
     public void Check()
@@ -26,6 +29,7 @@ public sealed record TrainingOptions
         OptimizerSettings.Require(Epochs >= 1 && Epochs <= 1_000_000, nameof(Epochs), "in [1, 1000000]", Epochs);
         OptimizerSettings.Require(BatchSize >= 1, nameof(BatchSize), "at least 1", BatchSize);
         OptimizerSettings.Require(Threads >= 1 && Threads <= 256, nameof(Threads), "in [1, 256]", Threads);
+        OptimizerSettings.Require(Enum.IsDefined(Keep), nameof(Keep), "LowestValidationLoss or HighestValidationAccuracy", Keep);
         OptimizerSettings.Require(Patience is null or >= 1, nameof(Patience), "null or at least 1", Patience ?? 0);
         Optimizer.Check();
         Schedule.Check(Epochs);

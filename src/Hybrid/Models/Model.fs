@@ -17,6 +17,9 @@ type OptimizerKind = Hybrid.Engine.Training.OptimizerKind
 /// How the learning rate changes over epochs: constant, step, cosine, or linear warm-up.
 type ScheduleKind = Hybrid.Engine.Training.ScheduleKind
 
+/// Which epoch's weights a run keeps: the one of lowest validation loss, or of highest accuracy.
+type KeepRule = Hybrid.Engine.Training.KeepRule
+
 /// Everything that decides one training run, as one flat record: each field is a setting a sweep
 /// can vary. The engine's option types are built from it at the boundary.
 type Settings = {
@@ -35,7 +38,9 @@ type Settings = {
     WarmupEpochs: int
     BatchSize: int
     Epochs: int
-    /// Early stopping on validation loss; None trains every epoch (keeping the best one).
+    /// Which epoch's weights are kept: lowest validation loss (the default) or highest accuracy.
+    Keep: KeepRule
+    /// Early stopping on the keep rule's figure; None trains every epoch (keeping the best one).
     Patience: int option
     Seed: uint64
     /// Threads for the engine's matrix products; results are bit-identical for every count.
@@ -71,6 +76,7 @@ module Settings =
         WarmupEpochs = 0
         BatchSize = 32
         Epochs = 100
+        Keep = KeepRule.LowestValidationLoss
         Patience = Some 15
         Seed = 0UL
         Threads = 1
@@ -92,6 +98,7 @@ module Settings =
                     WeightDecay = float32 s.WeightDecay
                 ),
             Schedule = Schedule(Kind = s.Schedule, WarmupEpochs = s.WarmupEpochs),
+            Keep = s.Keep,
             Patience = Option.toNullable s.Patience
         )
 

@@ -40,7 +40,7 @@ module SearchReport =
                 Validation =
                     group
                     |> List.sortBy _.Seed
-                    |> List.averageBy (fun t -> Search.figureAt epochs t.History)
+                    |> List.averageBy (fun t -> Search.figureAt t.Settings.Keep epochs t.History)
             })
 
     /// The budget curve: after each configuration (in proposal order), the epochs spent so far by

@@ -87,10 +87,17 @@ module Sweep =
 
     let private invariant (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
 
+    /// The keep rule's field, written only when it is not the default: settings described before the
+    /// rule existed keep their text, so their trials keep their keys.
+    let private keepField (s: Settings) =
+        match s.Keep with
+        | KeepRule.LowestValidationLoss -> ""
+        | rule -> sprintf ";keep=%O" rule
+
     /// Every field of the settings in a fixed textual form: the canonical encoding keys are hashed from.
     let describe (s: Settings) =
         sprintf
-            "M=%d;L=%d;skip=%O;optimizer=%O;lr=%s;momentum=%s;nesterov=%b;decay=%s;schedule=%O;warmup=%d;batch=%d;epochs=%d;patience=%s;seed=%d;threads=%d"
+            "M=%d;L=%d;skip=%O;optimizer=%O;lr=%s;momentum=%s;nesterov=%b;decay=%s;schedule=%O;warmup=%d;batch=%d;epochs=%d;patience=%s;seed=%d;threads=%d%s"
             s.M
             s.L
             s.Skip
@@ -106,6 +113,7 @@ module Sweep =
             (s.Patience |> Option.map string |> Option.defaultValue "none")
             s.Seed
             s.Threads
+            (keepField s)
 
     let private parseField
         source
@@ -168,6 +176,11 @@ module Sweep =
             WarmupEpochs = field "warmup" int
             BatchSize = field "batch" int
             Epochs = field "epochs" int
+            Keep =
+                if fields.ContainsKey "keep" then
+                    field "keep" (named (Enum.GetValues<KeepRule>()))
+                else
+                    KeepRule.LowestValidationLoss
             Patience = field "patience" (fun v -> if v = "none" then None else Some(int v))
             Seed = field "seed" UInt64.Parse
             Threads = field "threads" int

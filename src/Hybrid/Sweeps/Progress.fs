@@ -3,9 +3,17 @@ namespace Hybrid
 open System
 open Spectre.Console
 
+/// What a sweep's progress is measured in: trials for a fixed list; epochs for an adaptive search,
+/// whose pruned trials end by a decision rather than a run, and whose rungs fix its epochs in advance.
+[<RequireQualifiedAccess>]
+type Budget =
+    | Trials of total: int
+    /// The epochs stored before this run began, and the search's most (`Search.epochBudget`).
+    | Epochs of before: int * total: int
+
 /// What a sweep has done so far, updated from its run events on the recording thread.
 type Tally = {
-    Total: int
+    Budget: Budget
     Finished: int
     Running: int
     Failed: int
@@ -15,14 +23,16 @@ type Tally = {
     Started: DateTime
     /// Trials already finished before this run began (resumed sweeps): not counted for the ETA.
     Skipped: int
+    /// Epochs this run trained.
+    EpochsRun: int
 }
 
 [<RequireQualifiedAccess>]
 module Tally =
 
-    /// A tally of `total` trials, `skipped` of them finished before this run, `completed` among those.
-    let start total skipped (completed: RankEntry list) = {
-        Total = total
+    /// A tally against `budget`, `skipped` trials finished before this run, `completed` among those.
+    let start (budget: Budget) skipped (completed: RankEntry list) = {
+        Budget = budget
         Finished = skipped
         Running = 0
         Failed = 0
@@ -30,12 +40,13 @@ module Tally =
         Completed = completed
         Started = DateTime.UtcNow
         Skipped = skipped
+        EpochsRun = 0
     }
 
     let update (t: Tally) (e: RunEvent) =
         match e with
         | Started _ -> { t with Running = t.Running + 1 }
-        | EpochDone _ -> t
+        | EpochDone _ -> { t with EpochsRun = t.EpochsRun + 1 }
         | Paused _ -> { t with Running = t.Running - 1 }
         | Finished(r, _) -> {
             t with
@@ -49,9 +60,20 @@ module Tally =
     /// The best configuration so far, by the one ranking.
     let best (t: Tally) = Ranking.best Some t.Completed
 
-    /// Remaining time from the pace of the trials this run finished; None before the first.
+    /// How far along the budget: (done, total), in trials or epochs.
+    let position (t: Tally) =
+        match t.Budget with
+        | Budget.Trials total -> t.Finished, total
+        | Budget.Epochs(before, total) -> min total (before + t.EpochsRun), total
+
+    /// Remaining time from the pace of this run (trials or epochs done); None before the first.
     let eta (t: Tally) =
-        let ran = t.Finished - t.Skipped
+        let ran =
+            match t.Budget with
+            | Budget.Trials _ -> t.Finished - t.Skipped
+            | Budget.Epochs _ -> t.EpochsRun
+
+        let finished, total = position t
 
         if ran = 0 then
             None
@@ -59,7 +81,7 @@ module Tally =
             Some(
                 TimeSpan.FromSeconds(
                     (DateTime.UtcNow - t.Started).TotalSeconds / float ran
-                    * float (t.Total - t.Finished)
+                    * float (total - finished)
                 )
             )
 
@@ -75,15 +97,14 @@ module Tally =
             |> Option.map (fun s -> sprintf "ETA %s" (s.ToString @"h\:mm\:ss"))
             |> Option.defaultValue "ETA —"
 
-        sprintf
-            "%d/%d done, %d running, %d failed, %d diverged, %s, %s"
-            t.Finished
-            t.Total
-            t.Running
-            t.Failed
-            t.Diverged
-            best
-            eta
+        let finished, total = position t
+
+        let share =
+            match t.Budget with
+            | Budget.Trials _ -> sprintf "%d/%d done" finished total
+            | Budget.Epochs _ -> sprintf "%d/%d epochs, %d trials completed" finished total t.Finished
+
+        sprintf "%s, %d running, %d failed, %d diverged, %s, %s" share t.Running t.Failed t.Diverged best eta
 
 /// The live display of a sweep: a Spectre.Console progress bar on an interactive terminal, plain
 /// lines (one per finished trial) when output is redirected, as in CI or a log file.
@@ -120,7 +141,7 @@ module Progress =
                         t.Configuration
                         t.Seed
                         c.Epoch
-                        (100.0 * Search.figureAt c.Epoch (List.ofSeq c.History))
+                        (100.0 * Search.figureAt t.Settings.Keep c.Epoch (List.ofSeq c.History))
                 )
             | _ -> ())
 
@@ -134,20 +155,20 @@ module Progress =
             .Columns(TaskDescriptionColumn(), ProgressBarColumn(), PercentageColumn(), RemainingTimeColumn())
             .Start(fun ctx ->
                 let task =
-                    ctx.AddTask(Markup.Escape(Tally.describe state), maxValue = float state.Total)
+                    ctx.AddTask(Markup.Escape(Tally.describe state), maxValue = float (snd (Tally.position state)))
 
-                task.Value <- float state.Finished
+                task.Value <- float (fst (Tally.position state))
 
                 body (fun e ->
                     state <- Tally.update state e
-                    task.Value <- float state.Finished
+                    task.Value <- float (fst (Tally.position state))
                     task.Description <- Markup.Escape(Tally.describe state)))
 
         state
 
     /// Runs `body`, showing its events; returns the final tally.
-    let show (total: int) (skipped: int) (completed: RankEntry list) (body: (RunEvent -> unit) -> unit) : Tally =
-        let tally = Tally.start total skipped completed
+    let show (budget: Budget) (skipped: int) (completed: RankEntry list) (body: (RunEvent -> unit) -> unit) : Tally =
+        let tally = Tally.start budget skipped completed
 
         if AnsiConsole.Profile.Capabilities.Interactive && not Console.IsOutputRedirected then
             live tally body

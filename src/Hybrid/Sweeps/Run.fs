@@ -100,14 +100,19 @@ module Run =
                 if until = Some m.Epoch then
                     raise (UntilReached c))
 
-        try
-            let model, result =
-                Model.train t.Settings prepared.Scaler prepared.Train prepared.Validation onEpoch resume
+        match resume, until with
+        | Some checkpoint, Some epoch when checkpoint.Epoch >= epoch ->
+            // Cut off after its rung's last epoch but before it paused: it pauses now, trains nothing.
+            report (Paused(t, checkpoint))
+        | _ ->
+            try
+                let model, result =
+                    Model.train t.Settings prepared.Scaler prepared.Train prepared.Validation onEpoch resume
 
-            report (Finished(outcome t model result prepared.Data watch.Elapsed.TotalSeconds, Some model))
-        with
-        | UntilReached checkpoint -> report (Paused(t, checkpoint))
-        | e -> report (Finished(failed t e watch.Elapsed.TotalSeconds, None))
+                report (Finished(outcome t model result prepared.Data watch.Elapsed.TotalSeconds, Some model))
+            with
+            | UntilReached checkpoint -> report (Paused(t, checkpoint))
+            | e -> report (Finished(failed t e watch.Elapsed.TotalSeconds, None))
 
     /// How many trials to run at once: every core busy, counting the engine's own threads per trial.
     let workers (threadsPerTrial: int) = max 1 (Environment.ProcessorCount / max 1 threadsPerTrial)

@@ -120,19 +120,55 @@ module Search =
 
         Halving.ofBatch search.Pruning maxEpochs search.BatchSize 0 |> ignore
 
-    /// The validation accuracy of the epoch the trainer keeps up to `epoch`: the first with the lowest
-    /// validation loss (NaN when none has a finite one).
-    let figureAt (epoch: int) (history: EpochMetrics list) : float =
+    /// The epochs the search trains at most: each batch's configurations to its first rung, each
+    /// rung's survivors on to the next, under every seed (fewer when the space runs out of new
+    /// configurations or a trial stops early).
+    let epochBudget (maxEpochs: int) (search: Search) (seeds: int) : int =
+        let rec batches batch proposed spent =
+            if proposed >= search.Configurations then
+                spent
+            else
+                let rungs, size = Halving.ofBatch search.Pruning maxEpochs search.BatchSize batch
+                let size = min size (search.Configurations - proposed)
+
+                let _, _, epochs =
+                    rungs
+                    |> List.fold
+                        (fun (n, previous, total) rung ->
+                            Halving.survivors search.Pruning n, rung, total + n * (rung - previous))
+                        (size, 0, 0)
+
+                batches (batch + 1) (proposed + size) (spent + epochs)
+
+        seeds * batches 0 0 0
+
+    /// The validation accuracy of the epoch the trainer keeps up to `epoch` under `keep`: the first
+    /// with the lowest validation loss, or the first with the highest accuracy (NaN when none has a
+    /// finite figure), so a rung ranks by what a trial stopped there would report.
+    let figureAt (keep: KeepRule) (epoch: int) (history: EpochMetrics list) : float =
+        // As the trainer decides: an epoch without a finite loss is never the loss rule's.
+        let candidate (m: EpochMetrics) =
+            m.Epoch <= epoch
+            && m.ValidationLoss.HasValue
+            && m.ValidationAccuracy.HasValue
+            && (keep = KeepRule.HighestValidationAccuracy
+                || Double.IsFinite m.ValidationLoss.Value)
+
+        let better (m: EpochMetrics) (kept: EpochMetrics) =
+            match keep with
+            | KeepRule.HighestValidationAccuracy -> m.ValidationAccuracy.Value > kept.ValidationAccuracy.Value
+            | _ -> m.ValidationLoss.Value < kept.ValidationLoss.Value
+
         history
-        |> List.filter (fun m -> m.Epoch <= epoch && m.ValidationLoss.HasValue)
+        |> List.filter candidate
         |> List.fold
-            (fun (best, accuracy) m ->
-                if m.ValidationLoss.Value < best then
-                    m.ValidationLoss.Value, Option.ofNullable m.ValidationAccuracy |> Option.defaultValue nan
-                else
-                    best, accuracy)
-            (infinity, nan)
-        |> snd
+            (fun kept m ->
+                match kept with
+                | Some k when not (better m k) -> kept
+                | _ -> Some m)
+            None
+        |> Option.map _.ValidationAccuracy.Value
+        |> Option.defaultValue nan
 
     /// A configuration the sampler may propose: its position in [0, 1)^d and what it sets.
     type private Candidate = { Point: float[]; Values: (Setting * Value) list; Settings: Settings }
@@ -224,7 +260,7 @@ module Search =
                 Some {
                     Configuration = t.Configuration
                     Seed = t.Seed
-                    Validation = figureAt epoch history
+                    Validation = figureAt t.Settings.Keep epoch history
                 })
             |> List.map (fun r -> r.Configuration, r.MeanValidation)
 

@@ -11,18 +11,20 @@ public class ResumeTests
     private static readonly LabeledData Train = Blobs.Draw(120, seed: 11, separation: 2.0, noisyLabels: 0.2);
     private static readonly LabeledData Validation = Blobs.Draw(60, seed: 12, separation: 2.0, noisyLabels: 0.2);
 
-    public static TheoryData<string, OptimizerKind, int> Cases() => new()
+    public static TheoryData<string, OptimizerKind, int, KeepRule> Cases() => new()
     {
-        { "SGD with Nesterov momentum, cut after epoch 1", OptimizerKind.Sgd, 1 },
-        { "Adam, cut after epoch 4", OptimizerKind.Adam, 4 },
-        { "AdamW, cut after epoch 7", OptimizerKind.AdamW, 7 },
+        { "SGD with Nesterov momentum, cut after epoch 1", OptimizerKind.Sgd, 1, KeepRule.LowestValidationLoss },
+        { "Adam, cut after epoch 4", OptimizerKind.Adam, 4, KeepRule.LowestValidationLoss },
+        { "AdamW, cut after epoch 7", OptimizerKind.AdamW, 7, KeepRule.LowestValidationLoss },
+        { "Adam keeping the most accurate epoch, cut after epoch 3", OptimizerKind.Adam, 3, KeepRule.HighestValidationAccuracy },
+        { "AdamW keeping the most accurate epoch, cut after epoch 6", OptimizerKind.AdamW, 6, KeepRule.HighestValidationAccuracy },
     };
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void A_resumed_run_ends_bit_identical(string name, OptimizerKind kind, int cut)
+    public void A_resumed_run_ends_bit_identical(string name, OptimizerKind kind, int cut, KeepRule keep)
     {
-        var options = Options(kind);
+        var options = Options(kind) with { Keep = keep };
         var checkpoints = new List<TrainingCheckpoint>();
         var whole = Trainer.Train(Shape, Train, Validation, options, (_, c) => checkpoints.Add(c));
         var resumed = Trainer.Train(Shape, Train, Validation, options, resume: checkpoints[cut - 1]);

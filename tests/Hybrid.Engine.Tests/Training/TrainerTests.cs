@@ -162,6 +162,35 @@ public class TrainerTests
         Assert.Equal(Bits(snapshots[result.KeptEpoch - 1]), Bits(result.Parameters));
     }
 
+    [Fact]
+    public void The_accuracy_rule_keeps_the_first_epoch_of_highest_validation_accuracy()
+    {
+        // The same noisy problem: accuracy and loss peak at different epochs, so the rules disagree.
+        var (train, validation) = (Blobs.Draw(60, seed: 4, separation: 1.5, noisyLabels: 0.3), Blobs.Draw(200, seed: 5, separation: 1.5, noisyLabels: 0.3));
+        var options = Options with { Epochs = 40, BatchSize = 8 };
+        var shape = new NetworkShape(Blobs.D, 32, 32, Blobs.Classes);
+        var snapshots = new List<float[]>();
+        var result = Trainer.Train(shape, train, validation, options with { Keep = KeepRule.HighestValidationAccuracy },
+            (_, checkpoint) => snapshots.Add(checkpoint.Parameters));
+        var best = result.History.First(m => m.ValidationAccuracy == result.History.Max(h => h.ValidationAccuracy));
+        Assert.Equal(best.Epoch, result.KeptEpoch);
+        Assert.Equal(Bits(snapshots[result.KeptEpoch - 1]), Bits(result.Parameters));
+        var byLoss = Trainer.Train(shape, train, validation, options);
+        Assert.Equal(result.History.Select(MetricBits), byLoss.History.Select(MetricBits));
+        Assert.NotEqual(byLoss.KeptEpoch, result.KeptEpoch);
+    }
+
+    [Fact]
+    public void Patience_waits_on_the_keep_rules_figure()
+    {
+        var (train, validation) = (Blobs.Draw(60, seed: 4, separation: 1.5, noisyLabels: 0.3), Blobs.Draw(200, seed: 5, separation: 1.5, noisyLabels: 0.3));
+        var options = Options with { Epochs = 300, BatchSize = 8, Patience = 5, Keep = KeepRule.HighestValidationAccuracy };
+        var result = Trainer.Train(new NetworkShape(Blobs.D, 32, 32, Blobs.Classes), train, validation, options);
+        Assert.Equal(StopReason.EarlyStopped, result.Stop);
+        Assert.Equal(options.Patience, result.StopEpoch - result.KeptEpoch);
+        Assert.All(result.History.Skip(result.KeptEpoch), m => Assert.True(m.ValidationAccuracy <= result.History[result.KeptEpoch - 1].ValidationAccuracy));
+    }
+
     private static void AssertBitIdentical(TrainingResult expected, TrainingResult actual)
     {
         Assert.Equal(Bits(expected.Parameters), Bits(actual.Parameters));
