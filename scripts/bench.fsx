@@ -306,7 +306,7 @@ let compare () =
         eprintfn "%s" message
 
         eprintfn
-            "Comparison skipped: PyTorch/NumPy are not available for %s (apt-get install python3-torch libopenblas0-pthread)."
+            "Comparison skipped: PyTorch/NumPy are not available for %s, or would run on the reference BLAS (apt-get install python3-torch libopenblas0-pthread)."
             python
 
         exit 0

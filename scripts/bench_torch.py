@@ -183,12 +183,12 @@ def main():
     except ImportError as e:
         print(f"bench_torch.py: {e.name} is missing for {sys.executable}; {INSTALL}", file=sys.stderr)
         sys.exit(3)
+    require_fast_blas()
     if args.versions:
         import torch
         print(f"torch={torch.__version__} numpy={numpy.__version__} python={sys.version.split()[0]} "
               f"blas={blas_library()}")
         return
-    require_fast_blas()
     if args.sgemm:
         sgemm(args.threads, args.seconds)
     elif args.epoch:

@@ -260,7 +260,7 @@ let table (lines: Line list) =
     printfn ""
 
     printfn
-        "load average now: %s on %d cores (the machine is shared: wall times are inflated)"
+        "load average now: %s on %d cores (wall times include whatever else ran meanwhile)"
         (load ())
         Environment.ProcessorCount
 

@@ -84,6 +84,6 @@ let tests =
         <| fun () ->
             let tally = { Tally.start (Budget.Epochs(40, 576)) 3 [] with EpochsRun = 100 }
             Expect.equal (Tally.position tally) (140, 576) "position"
-            Expect.stringContains (Tally.describe tally) "140/576 epochs, 3 trials completed" "progress line"
+            Expect.stringContains (Tally.describe tally) "140 of at most 576 epochs, 3 trials completed" "progress line"
             Expect.isSome (Tally.eta tally) "an ETA from the epochs' pace"
     ]

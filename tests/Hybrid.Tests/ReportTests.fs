@@ -319,6 +319,16 @@ let private searchTests =
         <| fun () ->
             let rows = SearchReport.fatesTable (searched "x").Trials |> snd
             Expect.equal (rows |> List.map fst) [ true; false; false; false; true ] "#0 and #4 pruned"
+        testCase "a decision's exact scores read as percentages; its epochs and rungs stay as they are"
+        <| fun () ->
+            Expect.equal
+                (SearchReport.readable
+                    "batch 0, rung 1 (7 epochs): promoted #7 (0.8969444444444444), #2 (1); pruned #5 (0.889), #1 (NaN)")
+                "batch 0, rung 1 (7 epochs): promoted #7 (89.69%), #2 (100.00%); pruned #5 (88.90%), #1 (NaN)"
+                "a promotion"
+
+            let proposal = "batch 2 (rungs at 2, 7, 20 epochs): TPE proposed #20, #21"
+            Expect.equal (SearchReport.readable proposal) proposal "a proposal has no scores"
         testCase "the section appears only with decisions, in HTML and Markdown"
         <| fun () ->
             Expect.stringContains (ReportHtml.render (searched "x")) "Adaptive search" "HTML"

@@ -1,5 +1,6 @@
 namespace Hybrid
 
+open System
 open Plotly.NET
 
 // What an adaptive search's report adds: how far each configuration got, the budget curve, the
@@ -118,10 +119,32 @@ module SearchReport =
         |> Chart.withTitle "The sampler's proposals over time"
         |> Chart.withSize (1000, 400)
 
+    /// A recorded decision as a reader wants it: the rung scores, kept exact in the store so that
+    /// `Sweep.verify` compares them bit for bit, shown as percentages with two decimals.
+    let readable (detail: string) =
+        Text.RegularExpressions.Regex.Replace(
+            detail,
+            @"\(([0-9][0-9.eE+-]*)\)",
+            fun m ->
+                match
+                    Double.TryParse(
+                        m.Groups[1].Value,
+                        Globalization.NumberStyles.Float,
+                        Globalization.CultureInfo.InvariantCulture
+                    )
+                with
+                | true, score -> sprintf "(%.2f%%)" (100.0 * score)
+                | _ -> m.Value
+        )
+
     let decisions (decisions: StoredDecision list) =
         [ "batch"; "rung"; "decision" ],
         decisions
-        |> List.map (fun d -> [ string d.Batch; (if d.Rung < 0 then "proposal" else string d.Rung); d.Detail ])
+        |> List.map (fun d -> [
+            string d.Batch
+            (if d.Rung < 0 then "proposal" else string d.Rung)
+            readable d.Detail
+        ])
 
     /// Every configuration with how far it got; the HTML greys the pruned rows.
     let fatesTable (trials: StoredTrial list) =

@@ -102,7 +102,7 @@ module Tally =
         let share =
             match t.Budget with
             | Budget.Trials _ -> sprintf "%d/%d done" finished total
-            | Budget.Epochs _ -> sprintf "%d/%d epochs, %d trials completed" finished total t.Finished
+            | Budget.Epochs _ -> sprintf "%d of at most %d epochs, %d trials completed" finished total t.Finished
 
         sprintf "%s, %d running, %d failed, %d diverged, %s, %s" share t.Running t.Failed t.Diverged best eta
 
