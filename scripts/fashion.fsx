@@ -141,15 +141,7 @@ let runSweep (sweep: Sweep) =
     let outcome = Sweep.run sweep
     printfn "load average after: %s" (load ())
 
-    match outcome.Best with
-    | Some best ->
-        printfn "best configuration #%d: %s" best.Configuration (ReportFormat.settings best.Values)
-
-        printfn
-            "  validation accuracy %s, test accuracy %s"
-            (ReportFormat.percent best.ValidationAccuracy)
-            (ReportFormat.percent best.TestAccuracy)
-    | None -> printfn "no trial completed"
+    printfn "%s" (Best.describe outcome.Best)
 
     let strategy =
         match sweep.Strategy with

@@ -76,15 +76,7 @@ printfn
     outcome.Tally.EpochsRun
     (float outcome.Tally.EpochsRun / minutes)
 
-match outcome.Best with
-| Some best ->
-    printfn "best configuration #%d: %s" best.Configuration (ReportFormat.settings best.Values)
-
-    printfn
-        "  validation accuracy %s, test accuracy %s"
-        (ReportFormat.percent best.ValidationAccuracy)
-        (ReportFormat.percent best.TestAccuracy)
-| None -> printfn "no trial completed"
+printfn "%s" (Best.describe outcome.Best)
 
 printfn
     "%d epochs trained in all (%d if every trial ran its %d epochs)"

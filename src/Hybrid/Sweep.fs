@@ -15,6 +15,21 @@ type Best = {
     Trial: StoredTrial
 }
 
+[<RequireQualifiedAccess>]
+module Best =
+
+    /// What a script prints of a sweep's best configuration: its values, then its figures over its seeds.
+    let describe (outcome: Best option) =
+        match outcome with
+        | Some best ->
+            sprintf
+                "best configuration #%d: %s\n  validation accuracy %s, test accuracy %s"
+                best.Configuration
+                (ReportFormat.settings best.Values)
+                (ReportFormat.percent best.ValidationAccuracy)
+                (ReportFormat.percent best.TestAccuracy)
+        | None -> "no trial completed"
+
 /// What `Sweep.run` leaves behind.
 type SweepOutcome = {
     Directory: string

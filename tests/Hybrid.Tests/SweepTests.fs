@@ -209,10 +209,23 @@ let tests =
             withRoot (fun root ->
                 let sweep = { resumable () with Base = { (resumable ()).Base with Epochs = 2 } }
 
-                runAt root sweep |> ignore
+                let first = runAt root sweep
                 let again = runAt root sweep
                 Expect.equal again.Tally.Skipped 12 "every trial was already finished"
-                Expect.equal again.Tally.Finished 12 "and nothing else ran")
+                Expect.equal again.Tally.Finished 12 "and nothing else ran"
+                let best = first.Best.Value
+
+                Expect.equal
+                    (Best.describe again.Best)
+                    (sprintf
+                        "best configuration #%d: %s\n  validation accuracy %s, test accuracy %s"
+                        best.Configuration
+                        (ReportFormat.settings best.Values)
+                        (ReportFormat.percent best.ValidationAccuracy)
+                        (ReportFormat.percent best.TestAccuracy))
+                    "the same best, printed from the store"
+
+                Expect.equal (Best.describe None) "no trial completed" "a sweep without a completed trial")
         testCase "a sweep name cannot leave the runs folder"
         <| fun () ->
             for name in [ "../escape"; "/etc"; "a/b"; ".hidden"; "nul\000byte"; "" ] do
