@@ -119,7 +119,7 @@ let private start (kind: string) (location: string) (root: string) (name: string
     { Process = p; Name = name; Output = output }
 
 /// Runs `body` with 4 workers of a shared sweep; kills any still there when it ends, frozen or not.
-let private withWorkers (kind: string) (location: string) (root: string) (body: Worker list -> unit) =
+let private withWorkers (kind: string) (location: string) (root: string) (body: Worker list -> 'a) : 'a =
     let workers =
         List.init 4 (fun i ->
             start kind location (Path.Combine(root, sprintf "worker-%d" i)) (sprintf "hybrid-worker-%d" i))
@@ -224,37 +224,36 @@ type private Shared = {
 /// the victim had checkpointed goes on from its checkpoint, and no file or log holds the password.
 let private runShared (kind: string) (location: string) (root: string) (store: Store) : Shared =
     let sweep = sweepOf kind
-    let mutable outcome = None
     let observer = Path.Combine(root, "observer")
 
-    withWorkers kind location root (fun workers ->
-        let victim = freezeWithOneMidTrial sweep store workers
-        let cutOff = killAndSettle sweep store location victim
-        let killed = DateTime.UtcNow
-        let survivors = workers |> List.filter (fun w -> w.Name <> victim.Name)
-        survivors |> List.iter (send "CONT")
-        let during = withRuns observer (fun () -> Sweep.reportOn location sweep)
-        Expect.stringContains (File.ReadAllText during.Markdown) " trials: " "a report while the sweep runs"
+    let shared =
+        withWorkers kind location root (fun workers ->
+            let victim = freezeWithOneMidTrial sweep store workers
+            let cutOff = killAndSettle sweep store location victim
+            let killed = DateTime.UtcNow
+            let survivors = workers |> List.filter (fun w -> w.Name <> victim.Name)
+            survivors |> List.iter (send "CONT")
+            let during = withRuns observer (fun () -> Sweep.reportOn location sweep)
+            Expect.stringContains (File.ReadAllText during.Markdown) " trials: " "a report while the sweep runs"
 
-        for w in survivors do
-            Expect.isTrue
-                (w.Process.WaitForExit patience)
-                (sprintf "a surviving worker finished: %s" (string w.Output))
+            for w in survivors do
+                Expect.isTrue
+                    (w.Process.WaitForExit patience)
+                    (sprintf "a surviving worker finished: %s" (string w.Output))
 
-            Expect.equal w.Process.ExitCode 0 (sprintf "a surviving worker succeeded: %s" (string w.Output))
+                Expect.equal w.Process.ExitCode 0 (sprintf "a surviving worker succeeded: %s" (string w.Output))
 
-        let logs = survivors |> List.map (fun w -> string w.Output) |> String.concat "\n"
-        let checkpointed = cutOff |> List.filter (fun t -> not t.History.IsEmpty)
-        Expect.isNonEmpty checkpointed "the killed worker had saved a checkpoint"
+            let logs = survivors |> List.map (fun w -> string w.Output) |> String.concat "\n"
+            let checkpointed = cutOff |> List.filter (fun t -> not t.History.IsEmpty)
+            Expect.isNonEmpty checkpointed "the killed worker had saved a checkpoint"
 
-        for t in checkpointed do
-            Expect.stringContains
-                logs
-                (sprintf "#%d seed %d: resumed after epoch" t.Configuration t.Seed)
-                "taken over from its checkpoint"
+            for t in checkpointed do
+                Expect.stringContains
+                    logs
+                    (sprintf "#%d seed %d: resumed after epoch" t.Configuration t.Seed)
+                    "taken over from its checkpoint"
 
-        outcome <-
-            Some {
+            {
                 Trials = Store.results store sweep.Name
                 CutOff = cutOff
                 Killed = killed
@@ -268,7 +267,6 @@ let private runShared (kind: string) (location: string) (root: string) (store: S
         |> Array.filter (fun f -> f.EndsWith ".html" || f.EndsWith ".md" || f.EndsWith ".csv") do
         Expect.isFalse ((File.ReadAllText file).Contains password) (sprintf "%s holds no password" file)
 
-    let shared = Option.get outcome
     Expect.isFalse (shared.Logs.Contains password) "the logs hold no password"
     shared
 
