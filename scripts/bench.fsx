@@ -280,6 +280,33 @@ let sgemmPeak threads seconds =
     | Ok line -> let f = fields line in float f["sgemm_gflops"]
     | Error message -> failwithf "bench_torch.py --sgemm failed: %s" message
 
+/// Nanoseconds for a cache line to go to the other core and back (two threads passing one counter).
+/// It tells how far apart the two cores are in this run: every line that one core writes and the
+/// other then reads pays it, so it decides how much a second thread can add (see README, Performance).
+let crossCoreRoundTrip () =
+    let iterations = 20000L
+    let cell = Array.zeroCreate<int64> 16
+
+    let partner =
+        Threading.Thread(fun () ->
+            for i in 1L .. iterations do
+                while Threading.Volatile.Read(&cell[0]) <> 2L * i - 1L do
+                    ()
+
+                Threading.Volatile.Write(&cell[0], 2L * i))
+
+    partner.Start()
+    let watch = Stopwatch.StartNew()
+
+    for i in 1L .. iterations do
+        Threading.Volatile.Write(&cell[0], 2L * i - 1L)
+
+        while Threading.Volatile.Read(&cell[0]) <> 2L * i do
+            ()
+
+    partner.Join()
+    watch.Elapsed.TotalNanoseconds / float iterations
+
 let median (values: float list) =
     let sorted = List.sort values |> Array.ofList
     let n = sorted.Length
@@ -334,6 +361,7 @@ let compare () =
             results[key].Add value
 
         let peaks = Collections.Generic.Dictionary<int, ResizeArray<float>>()
+        let roundTrips = ResizeArray<float>()
         let epochs = Collections.Generic.Dictionary<string * int, ResizeArray<float>>()
 
         let addEpoch key seconds =
@@ -350,6 +378,8 @@ let compare () =
                     peaks[t] <- ResizeArray()
 
                 peaks[t].Add(sgemmPeak t 1.0)
+
+            roundTrips.Add(crossCoreRoundTrip ())
 
             for widths, name in shapes do
                 for batch in batchSizes do
@@ -404,6 +434,10 @@ let compare () =
             (peak 1)
             (peak 2)
             allocated
+
+        printfn
+            "cross-core round trip of a cache line, per round: %s ns (the longer, the more every line one core hands the other costs, and the less a second thread adds)"
+            (roundTrips |> Seq.map (sprintf "%.0f") |> String.concat ", ")
 
         printfn ""
 

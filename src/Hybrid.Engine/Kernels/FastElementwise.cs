@@ -6,9 +6,9 @@ namespace Hybrid.Engine.Kernels;
 
 /// <summary>
 /// The element-wise kernels on SIMD vectors, through the one dispatch loop in <see cref="Vectorized"/>.
-/// Given a <see cref="WorkerPool"/>, the three that cost most per step (tanh, clearing the gradients and the optimizer update)
-/// share large buffers between its threads, cut at whole rows or whole vectors: the same bits for
-/// any thread count.
+/// Given a <see cref="WorkerPool"/>, the ones that cost most per step (tanh, gathering the batch, clearing the gradients and
+/// the optimizer update) share large buffers between its threads, cut at whole rows or whole vectors: the same bits for
+/// any thread count. The optimizer cuts where the products cut (see <see cref="FastMatrixProducts"/>).
 /// </summary>
 public sealed unsafe class FastElementwise : IElementwiseKernels
 {
@@ -138,6 +138,17 @@ public sealed unsafe class FastElementwise : IElementwiseKernels
     public void SoftmaxCrossEntropyBackward(ReadOnlySpan<float> probabilities, ReadOnlySpan<int> labels, Span<float> dLogits, int rows, float scale) =>
         Softmax.Backward(probabilities, labels, dLogits, rows, scale);
 
+    public void GatherRows(ReadOnlySpan<float> source, int columns, ReadOnlySpan<int> rows, Span<float> destination)
+    {
+        Shapes.RequireRows(source.Length, columns);
+        Shapes.Require(destination, rows.Length * columns, nameof(destination));
+        fixed (float* src = source, dst = destination)
+        fixed (int* indices = rows)
+        {
+            Split(new GatherRange(src, source.Length / columns, columns, indices, dst), rows.Length, grain: 1, (long)rows.Length * columns);
+        }
+    }
+
     public void Clear(Span<float> x)
     {
         fixed (float* px = x)
@@ -149,23 +160,29 @@ public sealed unsafe class FastElementwise : IElementwiseKernels
     public void AddScaled(Span<float> g, ReadOnlySpan<float> w, float scale) =>
         Vectorized.Map(new AddScaled(scale), g, w, g);
 
-    public void SgdStep(Span<float> p, ReadOnlySpan<float> g, Span<float> v, float learningRate, float momentum, bool nesterov)
+    public void SgdStep(Span<float> p, ReadOnlySpan<float> g, Span<float> v, int columns, float learningRate, float momentum, bool nesterov)
     {
         OptimizerSteps.RequireSameLength(p.Length, g.Length, v.Length, 0);
+        Shapes.RequireRows(p.Length, columns);
         fixed (float* pp = p, pg = g, pv = v)
         {
-            Split(new SgdRange(pp, pg, pv, learningRate, momentum, nesterov), p.Length, VectorGrain, p.Length);
+            Split(new SgdRange(pp, pg, pv, learningRate, momentum, nesterov), p.Length, RowBlock(columns), p.Length);
         }
     }
 
-    public void AdamStep(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, in AdamCoefficients c)
+    public void AdamStep(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, int columns, in AdamCoefficients c)
     {
         OptimizerSteps.RequireSameLength(p.Length, g.Length, m.Length, v.Length);
+        Shapes.RequireRows(p.Length, columns);
         fixed (float* pp = p, pg = g, pm = m, pv = v)
         {
-            Split(new AdamRange(pp, pg, pm, pv, c), p.Length, VectorGrain, p.Length);
+            Split(new AdamRange(pp, pg, pm, pv, c), p.Length, RowBlock(columns), p.Length);
         }
     }
+
+    // The products cut a weight's rows in blocks of CutGrain, so the optimizer does too: each thread
+    // updates the rows whose gradient it computed. A block is a multiple of VectorGrain elements.
+    private static int RowBlock(int columns) => FastMatrixProducts.CutGrain * columns;
 
     private void Split<TBody>(TBody body, int count, int grain, long elements) where TBody : struct, IRangeBody
     {
@@ -203,6 +220,19 @@ public sealed unsafe class FastElementwise : IElementwiseKernels
             var b = new ReadOnlySpan<float>(bias, n);
             for (var r = start; r < end; r++)
                 Vectorized.Map(new TanhOfSum(), new ReadOnlySpan<float>(a + (long)r * n, n), b, new Span<float>(z + (long)r * n, n));
+        }
+    }
+
+    private readonly struct GatherRange(float* source, int sourceRows, int columns, int* rows, float* destination) : IRangeBody
+    {
+        public void Run(int start, int end)
+        {
+            var indices = new ReadOnlySpan<int>(rows, end);
+            for (var r = start; r < end; r++)
+            {
+                var row = Shapes.RowIndex(indices, r, sourceRows);
+                new ReadOnlySpan<float>(source + (long)row * columns, columns).CopyTo(new Span<float>(destination + (long)r * columns, columns));
+            }
         }
     }
 

@@ -35,19 +35,25 @@ public interface IElementwiseKernels
     // probabilities: (rows, p)  labels: (rows)  →  dLogits: (rows, p) += (probabilities − onehot)·scale
     void SoftmaxCrossEntropyBackward(ReadOnlySpan<float> probabilities, ReadOnlySpan<int> labels, Span<float> dLogits, int rows, float scale);
 
+    // source: (sourceRows, columns)  rows: (count)  →  destination: (count, columns)      destination[r] = source[rows[r]]
+    // (a mini-batch from the shuffled order; split between threads, each copying whole rows)
+    void GatherRows(ReadOnlySpan<float> source, int columns, ReadOnlySpan<int> rows, Span<float> destination);
+
     // x: (len)                                       x ← 0   (the gradients, once per step)
     void Clear(Span<float> x);
 
     // g: (len)  w: (len)                             g += scale·w   (L2 weight decay)
     void AddScaled(Span<float> g, ReadOnlySpan<float> w, float scale);
 
+    // p, g, v: (len / columns, columns), one tensor's rows; threads take whole rows (the rows whose gradient they computed)
     // v ← μ·v + g;  p ← p − lr·(g + μ·v) with Nesterov, p − lr·v without
     // μ = 0 is plain SGD, p ← p − lr·g, and leaves v as it is (PyTorch keeps no buffer then either)
-    void SgdStep(Span<float> p, ReadOnlySpan<float> g, Span<float> v, float learningRate, float momentum, bool nesterov);
+    void SgdStep(Span<float> p, ReadOnlySpan<float> g, Span<float> v, int columns, float learningRate, float momentum, bool nesterov);
 
+    // p, g, m, v: (len / columns, columns), as in SgdStep
     // m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  p ← p − lr·(m/c1 / (√(v/c2) + ε) + decay·p)
     // c1 = 1 − β1ᵗ and c2 = 1 − β2ᵗ are the bias corrections; decay is AdamW's decoupled weight decay (0 for Adam)
-    void AdamStep(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, in AdamCoefficients c);
+    void AdamStep(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, int columns, in AdamCoefficients c);
 }
 
 /// <summary>One Adam step's scalars, computed once per step by the optimizer.</summary>

@@ -13,7 +13,7 @@ internal enum OperandLayout
     RowsAcrossK,
 }
 
-/// <summary>Pinned pointers and shape of one product c (m × n) = op(a) (m × k) · op(b) (k × n).</summary>
+/// <summary>Pinned pointers and shape of one product c (m × n) = op(a) (m × k) · op(b) (k × n), and its epilogue.</summary>
 internal readonly unsafe struct GemmOperands
 {
     public readonly float* A;
@@ -25,8 +25,9 @@ internal readonly unsafe struct GemmOperands
     public readonly int N;
     public readonly int K;
     public readonly bool Accumulate;
+    public readonly FusedEpilogue Epilogue;
 
-    public GemmOperands(float* a, OperandLayout aLayout, float* b, OperandLayout bLayout, float* c, int m, int n, int k, bool accumulate)
+    public GemmOperands(float* a, OperandLayout aLayout, float* b, OperandLayout bLayout, float* c, int m, int n, int k, bool accumulate, FusedEpilogue epilogue)
     {
         A = a;
         B = b;
@@ -37,6 +38,7 @@ internal readonly unsafe struct GemmOperands
         N = n;
         K = k;
         Accumulate = accumulate;
+        Epilogue = epilogue;
     }
 }
 
@@ -109,6 +111,9 @@ internal static unsafe class PackedGemm
                             Tile(aPack + ir * kc, bPack + jr * kc, kc, c, op.N, rows, cols, add, edge, wide);
                         }
                     }
+
+                    // After the last k block this block of C is final and still in this core's cache.
+                    if (block == blocks - 1) op.Epilogue.Run(op.C, op.N, ic, ic + mc, jc, jc + nc);
                 }
 
                 pc += kc;
@@ -116,10 +121,11 @@ internal static unsafe class PackedGemm
         }
     }
 
-    /// <summary>Overwrites rows [i0, i1) × columns [j0, j1) of C with zeros (a product with k = 0).</summary>
-    public static void Clear(in GemmOperands op, int i0, int i1, int j0, int j1)
+    /// <summary>A product with k = 0: C is zero (or kept, when accumulating), then the epilogue runs.</summary>
+    public static void Empty(in GemmOperands op)
     {
-        for (var i = i0; i < i1; i++) new Span<float>(op.C + (long)i * op.N + j0, j1 - j0).Clear();
+        if (!op.Accumulate) new Span<float>(op.C, op.M * op.N).Clear();
+        op.Epilogue.Run(op.C, op.N, 0, op.M, 0, op.N);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -75,11 +75,9 @@ public sealed class Network
     {
         var (s, p, a) = (Shape, Layout, Activations);
         var θ = Parameters.AsSpan();
-        Linear.Forward(_k, x, θ[p.W1], a.Z1(batch), batch, s.D, s.M);
-        Tanh.Forward(_k, a.Z1(batch), θ[p.B1], a.Z1(batch), batch);
-        Linear.Forward(_k, a.Z1(batch), θ[p.W2], a.A2(batch), batch, s.M, s.L);
+        Linear.Forward(_k, x, θ[p.W1], a.Z1(batch), batch, s.D, s.M, Tanh.Forward(θ[p.B1]));
         Skip.Forward(_k, s.Skip, x, θ[p.Skip], a.S(batch), batch, s.D, s.L);
-        Relu.Forward(_k, a.A2(batch), θ[p.B2], a.S(batch), a.Z2(batch), batch);
+        Linear.Forward(_k, a.Z1(batch), θ[p.W2], a.A2(batch), batch, s.M, s.L, Relu.Forward(θ[p.B2], a.S(batch), a.Z2(batch)));
         Linear.Forward(_k, a.Z2(batch), θ[p.W3], a.Y(batch), batch, s.L, s.P);
         var loss = SoftmaxCrossEntropy.Forward(_k, a.Y(batch), θ[p.B3], labels, batch);
         return loss / batch;
@@ -96,11 +94,11 @@ public sealed class Network
         a.ClearGradients(batch);
         dX.Clear();
         SoftmaxCrossEntropy.Backward(_k, a.Y(batch), labels, a.DA3(batch), batch);
-        Linear.Backward(_k, a.DA3(batch), a.Z2(batch), θ[p.W3], a.DZ2(batch), g[p.W3], g[p.B3], batch, s.L, s.P, accumulate);
-        Relu.Backward(_k, a.DZ2(batch), a.A2(batch), a.DA2(batch));
+        Linear.Backward(_k, a.DA3(batch), a.Z2(batch), θ[p.W3], a.DZ2(batch), g[p.W3], g[p.B3], batch, s.L, s.P, accumulate,
+            Relu.Backward(a.A2(batch), a.DA2(batch)));
         Skip.Backward(_k, s.Skip, a.DZ2(batch), x, θ[p.Skip], dX, g[p.Skip], batch, s.D, s.L, accumulate);
-        Linear.Backward(_k, a.DA2(batch), a.Z1(batch), θ[p.W2], a.DZ1(batch), g[p.W2], g[p.B2], batch, s.M, s.L, accumulate);
-        Tanh.Backward(_k, a.DZ1(batch), a.Z1(batch), a.DA1(batch));
+        Linear.Backward(_k, a.DA2(batch), a.Z1(batch), θ[p.W2], a.DZ1(batch), g[p.W2], g[p.B2], batch, s.M, s.L, accumulate,
+            Tanh.Backward(a.Z1(batch), a.DA1(batch)));
         Linear.Backward(_k, a.DA1(batch), x, θ[p.W1], dX, g[p.W1], g[p.B1], batch, s.D, s.M, accumulate);
         AddWeightPenaltyGradient();
     }

@@ -122,9 +122,21 @@ public sealed class NaiveElementwise : IElementwiseKernels
             g[i] += scale * w[i];
     }
 
-    public void SgdStep(Span<float> p, ReadOnlySpan<float> g, Span<float> v, float learningRate, float momentum, bool nesterov)
+    public void GatherRows(ReadOnlySpan<float> source, int columns, ReadOnlySpan<int> rows, Span<float> destination)
+    {
+        Shapes.RequireRows(source.Length, columns);
+        Shapes.Require(destination, rows.Length * columns, nameof(destination));
+        for (var r = 0; r < rows.Length; r++)
+        {
+            var row = Shapes.RowIndex(rows, r, source.Length / columns);
+            for (var j = 0; j < columns; j++) destination[r * columns + j] = source[row * columns + j];
+        }
+    }
+
+    public void SgdStep(Span<float> p, ReadOnlySpan<float> g, Span<float> v, int columns, float learningRate, float momentum, bool nesterov)
     {
         RequireSameLength(p.Length, g.Length, v.Length);
+        Shapes.RequireRows(p.Length, columns);
         for (var i = 0; i < p.Length; i++)
         {
             if (momentum == 0f)
@@ -138,9 +150,10 @@ public sealed class NaiveElementwise : IElementwiseKernels
         }
     }
 
-    public void AdamStep(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, in AdamCoefficients c)
+    public void AdamStep(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, int columns, in AdamCoefficients c)
     {
         RequireSameLength(p.Length, g.Length, m.Length);
+        Shapes.RequireRows(p.Length, columns);
         RequireSameLength(p.Length, v.Length, p.Length);
         for (var i = 0; i < p.Length; i++)
         {

@@ -4,20 +4,21 @@ using Hybrid.Engine.Model;
 namespace Hybrid.Engine.Training;
 
 /// <summary>
-/// Applies one update per step to the whole parameter buffer, tensor by tensor so that AdamW's
-/// decoupled decay reaches weights and not biases. Its state has the parameters' layout.
+/// Applies one update per step to the whole parameter buffer, tensor by tensor: AdamW's decoupled
+/// decay reaches weights and not biases, and threads split each weight at the rows whose gradient
+/// they computed. Its state has the parameters' layout.
 /// </summary>
 public sealed class Optimizer
 {
     private readonly OptimizerSettings _settings;
-    private readonly (Range Range, bool IsWeight)[] _tensors;
+    private readonly (Range Range, int Columns, bool IsWeight)[] _tensors;
     private readonly IElementwiseKernels _k;
 
     public Optimizer(OptimizerSettings settings, ParameterLayout layout, IElementwiseKernels kernels)
     {
         settings.Check();
         (_settings, _k) = (settings, kernels);
-        _tensors = [.. layout.Tensors.Select(t => (t.Range, layout.Weights.Contains(t.Range)))];
+        _tensors = [.. layout.Tensors.Select(t => (t.Range, t.Dimensions[^1], layout.Weights.Contains(t.Range)))];
         First = new float[layout.Count];
         Second = settings.Kind == OptimizerKind.Sgd ? [] : new float[layout.Count];
     }
@@ -37,20 +38,23 @@ public sealed class Optimizer
     public void Update(Span<float> parameters, ReadOnlySpan<float> gradients, float learningRate)
     {
         Steps++;
-        if (_settings.Kind == OptimizerKind.Sgd)
-            _k.SgdStep(parameters, gradients, First, learningRate, _settings.Momentum, _settings.Nesterov);
-        else
-            foreach (var (range, isWeight) in _tensors)
-                AdamStep(parameters[range], gradients[range], range, isWeight, learningRate);
+        var s = _settings;
+        foreach (var (range, columns, isWeight) in _tensors)
+        {
+            if (s.Kind == OptimizerKind.Sgd)
+                _k.SgdStep(parameters[range], gradients[range], First.AsSpan(range), columns, learningRate, s.Momentum, s.Nesterov);
+            else
+                AdamStep(parameters[range], gradients[range], range, columns, isWeight, learningRate);
+        }
     }
 
     // The bias corrections 1 − βᵗ are taken in double, as PyTorch does: in float, 1 − 0.999² is off by 7e-6.
-    private void AdamStep(Span<float> p, ReadOnlySpan<float> g, Range range, bool isWeight, float learningRate)
+    private void AdamStep(Span<float> p, ReadOnlySpan<float> g, Range range, int columns, bool isWeight, float learningRate)
     {
         var s = _settings;
         var decay = s.Kind == OptimizerKind.AdamW && isWeight ? s.WeightDecay : 0f;
         var c = new AdamCoefficients(learningRate, s.Beta1, s.Beta2, s.Epsilon,
             (float)(1.0 - Math.Pow(s.Beta1, Steps)), (float)(1.0 - Math.Pow(s.Beta2, Steps)), decay);
-        _k.AdamStep(p, g, First.AsSpan(range), Second.AsSpan(range), c);
+        _k.AdamStep(p, g, First.AsSpan(range), Second.AsSpan(range), columns, c);
     }
 }

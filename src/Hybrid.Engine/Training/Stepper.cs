@@ -70,7 +70,7 @@ public sealed class Stepper : IDisposable
     /// </summary>
     internal BatchOutcome TrainBatch(int epoch, int index)
     {
-        var rows = Batches.Gather(index);
+        var rows = Batches.Gather(index, _kernels.Elementwise);
         var x = Batches.X.AsSpan(0, rows * Network.Shape.D);
         var labels = Batches.Labels.AsSpan(0, rows);
         var loss = Network.ForwardUnchecked(x, labels, rows);

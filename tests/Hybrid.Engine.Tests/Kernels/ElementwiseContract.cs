@@ -207,6 +207,29 @@ public abstract class ElementwiseContract
         Assert.Contains("z: expected at least 6 elements, found 5", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(5)]
+    [InlineData(40)]
+    public void GatherRows_copies_the_listed_rows_in_order(int columns)
+    {
+        const int sourceRows = 7;
+        var source = Draw(sourceRows * columns, 1.0, 4);
+        int[] rows = [6, 0, 3, 3, 1];
+        var destination = Enumerable.Repeat(float.NaN, rows.Length * columns + 3).ToArray();
+        Kernels.GatherRows(source, columns, rows, destination);
+        for (var r = 0; r < rows.Length; r++)
+            Assert.Equal(source.AsSpan(rows[r] * columns, columns).ToArray(), destination.AsSpan(r * columns, columns).ToArray());
+        Assert.All(destination[(rows.Length * columns)..], v => Assert.True(float.IsNaN(v), "past the gathered rows: untouched"));
+    }
+
+    [Fact]
+    public void GatherRows_refuses_a_row_outside_the_source()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => Kernels.GatherRows(new float[6], 3, [1, 2], new float[6]));
+        Assert.Contains("rows[1]: expected a row in [0, 2), found 2", e.Message, StringComparison.Ordinal);
+    }
+
     private static float[] Draw(int count, double scale, ulong seed)
     {
         var rng = new Rng(seed);

@@ -35,6 +35,49 @@ public sealed class FastMatrixProductsDeterminismTests
             ProductBits(new FastMatrixProducts(new WorkerPool(1), ownsPool: true, wide: true), product, m, n, k),
             ProductBits(new FastMatrixProducts(new WorkerPool(1), ownsPool: true, wide: false), product, m, n, k));
 
+    public static TheoryData<EpilogueKind, Product, int, bool> FusionCases()
+    {
+        var data = new TheoryData<EpilogueKind, Product, int, bool>();
+        foreach (var kind in Enum.GetValues<EpilogueKind>())
+        {
+            foreach (var product in Enum.GetValues<Product>())
+            {
+                foreach (var threads in new[] { 1, 2 })
+                {
+                    data.Add(kind, product, threads, true);
+                    data.Add(kind, product, threads, false);
+                }
+            }
+        }
+
+        return data;
+    }
+
+    // Each core runs the epilogue on its own rectangle of c; the bits must be those of the whole
+    // product followed by the element-wise kernel's separate pass over all of c, on one thread.
+    [Theory]
+    [MemberData(nameof(FusionCases))]
+    public void AFusedEpilogueGivesTheBitsOfTheSeparatePass(EpilogueKind kind, Product product, int threads, bool wide)
+    {
+        foreach (var (m, n, k) in new[] { (128, 256, 784), (45, 65, 33), (300, 40, 20), (256, 784, 128) })
+        {
+            var rng = new Rng(13);
+            var (a, b) = (MatrixProductContract.Uniform(rng, m * k), MatrixProductContract.Uniform(rng, n * k));
+            var (bias, operand) = (MatrixProductContract.Uniform(rng, n), MatrixProductContract.Uniform(rng, m * n));
+            var (fused, fusedOutput) = (new float[m * n], new float[m * n]);
+            var (separate, separateOutput) = (new float[m * n], new float[m * n]);
+
+            using (var products = new FastMatrixProducts(new WorkerPool(threads), ownsPool: true, wide))
+                MatrixProductContract.Call(products, product, a, b, fused, m, n, k, false, MatrixProductContract.EpilogueOf(kind, bias, operand, fusedOutput));
+            using (var products = new FastMatrixProducts(new WorkerPool(1), ownsPool: true, wide))
+                MatrixProductContract.Call(products, product, a, b, separate, m, n, k, false);
+            MatrixProductContract.EpilogueOf(kind, bias, operand, separateOutput).Apply(new FastElementwise(), separate, m, n);
+
+            Assert.Equal(Bits(separate), Bits(fused));
+            Assert.Equal(Bits(separateOutput), Bits(fusedOutput));
+        }
+    }
+
     public static TheoryData<Product, int> AllocationCases()
     {
         var data = new TheoryData<Product, int>();

@@ -153,13 +153,80 @@ public abstract class MatrixProductContract
         Assert.Equal(name, error.ParamName);
     }
 
-    internal static void Call(IMatrixProducts products, Product product, float[] a, float[] b, float[] c, int m, int n, int k, bool accumulate)
+    public static TheoryData<EpilogueKind, Product, int, int, int> EpilogueCases()
+    {
+        var data = new TheoryData<EpilogueKind, Product, int, int, int>();
+        (int M, int N, int K)[] shapes = [(1, 1, 1), (9, 33, 7), (45, 65, 33), (128, 256, 784), (300, 40, 20), (7, 9, 0)];
+        foreach (var kind in Enum.GetValues<EpilogueKind>())
+        {
+            foreach (var product in Enum.GetValues<Product>())
+            {
+                foreach (var (m, n, k) in shapes) data.Add(kind, product, m, n, k);
+            }
+        }
+
+        return data;
+    }
+
+    // c + a·b (accumulating, so both the product and the epilogue see an existing c), then the
+    // epilogue, against the epilogue's definition applied in double to the double-precision product.
+    [Theory]
+    [MemberData(nameof(EpilogueCases))]
+    public void EpilogueMatchesItsDefinition(EpilogueKind kind, Product product, int m, int n, int k)
+    {
+        var rng = new Rng((ulong)(m * 7_919 + n * 31 + k) + (ulong)kind);
+        var (a, b, c0) = (Uniform(rng, m * k), Uniform(rng, n * k), Uniform(rng, m * n));
+        var (bias, operand) = (Uniform(rng, n), Uniform(rng, m * n));
+        var c = (float[])c0.Clone();
+        var output = Filled(m * n, float.NaN);
+
+        Use(products => Call(products, product, a, b, c, m, n, k, accumulate: true, EpilogueOf(kind, bias, operand, output)));
+
+        var sums = Reference(product, a, b, m, n, k);
+        var tolerance = 2 * AbsoluteTolerance + RelativeTolerance * (Math.Sqrt(k) * MaxAbs(a) * MaxAbs(b) + MaxAbs(c0) + MaxAbs(bias)) + 1.5e-7;
+        for (var i = 0; i < m * n; i++)
+        {
+            var sum = sums[i] + c0[i];
+            var biased = sum + bias[i % n];
+            var (wantC, wantOutput) = kind switch
+            {
+                EpilogueKind.BiasTanh => (Math.Tanh(biased), double.NaN),
+                EpilogueKind.BiasReluPlus => (biased, Math.Max(biased, 0) + operand[i]),
+                EpilogueKind.TanhGradient => (sum, sum * (1 - (double)operand[i] * operand[i])),
+                EpilogueKind.ReluGradient => (sum, operand[i] > 0 ? sum : 0),
+                _ => (sum, double.NaN),
+            };
+            Assert.True(Math.Abs(c[i] - wantC) <= tolerance, $"{kind}: c[{i}] = {c[i]}, expected {wantC}");
+            if (double.IsNaN(wantOutput)) Assert.True(float.IsNaN(output[i]), $"{kind}: output[{i}] written");
+            else Assert.True(Math.Abs(output[i] - wantOutput) <= tolerance, $"{kind}: output[{i}] = {output[i]}, expected {wantOutput}");
+        }
+    }
+
+    [Fact]
+    public void RejectsAnEpilogueOfTheWrongShape()
+    {
+        var error = Assert.ThrowsAny<ArgumentException>(() => Use(p =>
+            p.MultiplyABt(new float[6], new float[6], new float[4], 2, 2, 3, false, Epilogue.BiasTanh(new float[3]))));
+        Assert.Contains("epilogue bias: expected 2 elements (one per column of c), found 3", error.Message, StringComparison.Ordinal);
+    }
+
+    internal static Epilogue EpilogueOf(EpilogueKind kind, float[] bias, float[] operand, float[] output) => kind switch
+    {
+        EpilogueKind.BiasTanh => Epilogue.BiasTanh(bias),
+        EpilogueKind.BiasReluPlus => Epilogue.BiasReluPlus(bias, operand, output),
+        EpilogueKind.TanhGradient => Epilogue.TanhGradient(operand, output),
+        EpilogueKind.ReluGradient => Epilogue.ReluGradient(operand, output),
+        _ => default,
+    };
+
+    internal static void Call(IMatrixProducts products, Product product, float[] a, float[] b, float[] c, int m, int n, int k, bool accumulate,
+        Epilogue epilogue = default)
     {
         switch (product)
         {
-            case Product.ABt: products.MultiplyABt(a, b, c, m, n, k, accumulate); break;
-            case Product.AtB: products.MultiplyAtB(a, b, c, m, n, k, accumulate); break;
-            case Product.AB: products.MultiplyAB(a, b, c, m, n, k, accumulate); break;
+            case Product.ABt: products.MultiplyABt(a, b, c, m, n, k, accumulate, epilogue); break;
+            case Product.AtB: products.MultiplyAtB(a, b, c, m, n, k, accumulate, epilogue); break;
+            case Product.AB: products.MultiplyAB(a, b, c, m, n, k, accumulate, epilogue); break;
             default: throw new ArgumentOutOfRangeException(nameof(product));
         }
     }

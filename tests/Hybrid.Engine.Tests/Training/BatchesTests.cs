@@ -1,3 +1,4 @@
+using Hybrid.Engine.Kernels;
 using Hybrid.Engine.Training;
 
 namespace Hybrid.Engine.Tests.Training;
@@ -10,6 +11,7 @@ public class BatchesTests
 {
     private const int Rows = 10;
     private const int Columns = 2;
+    private static readonly FastElementwise Kernels = new();
 
     // Row r has features (r, −r) and label r % 3, so a gathered row names its source.
     private static readonly LabeledData Data = new(
@@ -46,7 +48,7 @@ public class BatchesTests
     {
         var batches = new Batches(Data, 4, seed: 1);
         batches.Shuffle(1);
-        Assert.Equal([4, 4, 2], Enumerable.Range(0, batches.PerEpoch).Select(batches.Gather));
+        Assert.Equal([4, 4, 2], Enumerable.Range(0, batches.PerEpoch).Select(i => batches.Gather(i, Kernels)));
     }
 
     [Fact]
@@ -85,7 +87,7 @@ public class BatchesTests
         var rows = new List<int>();
         for (var i = 0; i < batches.PerEpoch; i++)
         {
-            var count = batches.Gather(i);
+            var count = batches.Gather(i, Kernels);
             for (var r = 0; r < count; r++)
             {
                 var source = (int)batches.X[r * Columns];
