@@ -6,8 +6,8 @@ namespace Hybrid.Engine.Kernels;
 
 /// <summary>
 /// The element-wise kernels on SIMD vectors, through the one dispatch loop in <see cref="Vectorized"/>.
-/// Given a <see cref="WorkerPool"/>, the ones that cost most per step (tanh, gathering the batch, clearing the gradients and
-/// the optimizer update) share large buffers between its threads, cut at whole rows or whole vectors: the same bits for
+/// Given a <see cref="WorkerPool"/>, the ones that cost most per step (tanh, gathering the batch, clearing the gradients,
+/// weight decay and the optimizer update) share large buffers between its threads, cut at whole rows or whole vectors: the same bits for
 /// any thread count. The optimizer cuts where the products cut (see <see cref="FastMatrixProducts"/>).
 /// </summary>
 public sealed unsafe class FastElementwise : IElementwiseKernels
@@ -157,8 +157,15 @@ public sealed unsafe class FastElementwise : IElementwiseKernels
         }
     }
 
-    public void AddScaled(Span<float> g, ReadOnlySpan<float> w, float scale) =>
-        Vectorized.Map(new AddScaled(scale), g, w, g);
+    public void AddScaled(Span<float> g, ReadOnlySpan<float> w, int columns, float scale)
+    {
+        Shapes.RequireRows(g.Length, columns);
+        Shapes.Require(w, g.Length, nameof(w));
+        fixed (float* pg = g, pw = w)
+        {
+            Split(new AddScaledRange(pg, pw, scale), g.Length, RowBlock(columns), g.Length);
+        }
+    }
 
     public void SgdStep(Span<float> p, ReadOnlySpan<float> g, Span<float> v, int columns, float learningRate, float momentum, bool nesterov)
     {
@@ -239,6 +246,15 @@ public sealed unsafe class FastElementwise : IElementwiseKernels
     private readonly struct ClearRange(float* x) : IRangeBody
     {
         public void Run(int start, int end) => new Span<float>(x + start, end - start).Clear();
+    }
+
+    private readonly struct AddScaledRange(float* g, float* w, float scale) : IRangeBody
+    {
+        public void Run(int start, int end)
+        {
+            var gs = new Span<float>(g + start, end - start);
+            Vectorized.Map(new AddScaled(scale), gs, new ReadOnlySpan<float>(w + start, end - start), gs);
+        }
     }
 
     private readonly struct SgdRange(float* p, float* g, float* v, float learningRate, float momentum, bool nesterov) : IRangeBody

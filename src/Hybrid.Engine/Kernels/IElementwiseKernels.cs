@@ -42,8 +42,8 @@ public interface IElementwiseKernels
     // x: (len)                                       x ← 0   (the gradients, once per step)
     void Clear(Span<float> x);
 
-    // g: (len)  w: (len)                             g += scale·w   (L2 weight decay)
-    void AddScaled(Span<float> g, ReadOnlySpan<float> w, float scale);
+    // g, w: (len / columns, columns), one weight's rows  →  g += scale·w   (L2 weight decay; threads take whole rows, as in SgdStep)
+    void AddScaled(Span<float> g, ReadOnlySpan<float> w, int columns, float scale);
 
     // p, g, v: (len / columns, columns), one tensor's rows; threads take whole rows (the rows whose gradient they computed)
     // v ← μ·v + g;  p ← p − lr·(g + μ·v) with Nesterov, p − lr·v without

@@ -11,7 +11,7 @@ namespace Hybrid.Engine.Model;
 public sealed class Network
 {
     private readonly KernelSet _k;
-    private readonly Range[] _weights;
+    private readonly (Range Range, int Columns)[] _weights;
 
     /// <param name="l2">coupled L2 weight decay λ on every weight (the skip included, no bias); 0 for none</param>
     public Network(NetworkShape shape, KernelSet kernels, int capacity, float l2 = 0f)
@@ -29,7 +29,7 @@ public sealed class Network
         Activations = new Activations(shape, capacity);
         L2 = l2;
         _k = kernels;
-        _weights = [.. Layout.Weights];
+        _weights = [.. Layout.Tensors.Where(t => Layout.Weights.Contains(t.Range)).Select(t => (t.Range, t.Dimensions[^1]))];
     }
 
     public NetworkShape Shape { get; }
@@ -108,7 +108,7 @@ public sealed class Network
     {
         if (L2 == 0f) return 0.0;
         var sum = 0.0;
-        foreach (var range in _weights)
+        foreach (var (range, _) in _weights)
             foreach (var w in Parameters.AsSpan(range))
                 sum += (double)w * w;
         return 0.5 * L2 * sum;
@@ -117,7 +117,7 @@ public sealed class Network
     private void AddWeightPenaltyGradient()
     {
         if (L2 == 0f) return;
-        foreach (var range in _weights)
-            _k.Elementwise.AddScaled(Gradients.AsSpan(range), Parameters.AsSpan(range), L2);
+        foreach (var (range, columns) in _weights)
+            _k.Elementwise.AddScaled(Gradients.AsSpan(range), Parameters.AsSpan(range), columns, L2);
     }
 }

@@ -115,8 +115,9 @@ public sealed class NaiveElementwise : IElementwiseKernels
             x[i] = 0f;
     }
 
-    public void AddScaled(Span<float> g, ReadOnlySpan<float> w, float scale)
+    public void AddScaled(Span<float> g, ReadOnlySpan<float> w, int columns, float scale)
     {
+        Shapes.RequireRows(g.Length, columns);
         RequireSameLength(g.Length, w.Length, g.Length);
         for (var i = 0; i < g.Length; i++)
             g[i] += scale * w[i];

@@ -97,7 +97,7 @@ public abstract class ElementwiseContract
     {
         var (g, w) = (Draw(n, 1.0, 12), Draw(n, 1.0, 13));
         var expected = g.Select((v, i) => v + 0.1 * w[i]).ToArray();
-        Kernels.AddScaled(g, w, 0.1f);
+        Kernels.AddScaled(g, w, 1, 0.1f);
         for (var i = 0; i < n; i++)
             AssertNear(expected[i], g[i], ArithmeticTolerance * 4, $"g[{i}]");
     }

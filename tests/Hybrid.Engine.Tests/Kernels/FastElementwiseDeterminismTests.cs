@@ -69,5 +69,19 @@ public sealed class FastElementwiseDeterminismTests
         Assert.Equal(Bits(v1), Bits(v2));
     }
 
+    [Theory]
+    [MemberData(nameof(Tensors))]
+    public void AddScaledSplitGivesTheBitsOfOne(int rows, int columns)
+    {
+        var rng = new Rng(11);
+        var (g1, w) = (OptimizerContract.Draw(rng, rows * columns, 1.0), OptimizerContract.Draw(rng, rows * columns, 1.0));
+        var g2 = (float[])g1.Clone();
+
+        Single.AddScaled(g1, w, columns, 3e-4f);
+        Pair.AddScaled(g2, w, columns, 3e-4f);
+
+        Assert.Equal(Bits(g1), Bits(g2));
+    }
+
     private static int[] Bits(float[] values) => Array.ConvertAll(values, BitConverter.SingleToInt32Bits);
 }
