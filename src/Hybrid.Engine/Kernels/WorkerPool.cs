@@ -6,14 +6,14 @@ namespace Hybrid.Engine.Kernels;
 
 /// <summary>
 /// The caller plus <c>threads − 1</c> persistent helper threads that share the parts of one job.
-/// Part p always runs on thread p mod <see cref="Threads"/> (the caller is thread 0), so the same
-/// core computes the same rows of every product, step after step: the rows a core wrote stay in its
-/// cache for the next pass that reads them, instead of crossing to the other core. (When the parts
-/// went to whichever thread claimed them first, a step on a machine whose cores are far apart spent
-/// a tenth of its time moving cache lines.) Helpers spin briefly after each job, so back-to-back jobs
-/// (the products of one training step) fork and join in about a microsecond, then park so an idle
-/// pool costs nothing. A call allocates nothing: the job is a struct reached through a pointer to
-/// the caller's stack.
+/// Part p belongs to thread p mod <see cref="Threads"/> (the caller is thread 0), so the same core
+/// computes the same rows of every product, step after step: the rows a core wrote stay in its
+/// cache for the next pass that reads them, instead of crossing to the other core (see
+/// docs/threads.md). A part no helper has started a few microseconds after the caller finished its
+/// own is run by the caller, so a helper the OS has not scheduled (two cores shared with the JIT's
+/// background compiler, say) does not hold the job up. Helpers spin briefly after each job, so back-to-back jobs (the products of one training
+/// step) fork and join in about a microsecond, then park so an idle pool costs nothing. A call allocates nothing: the job is a
+/// struct reached through a pointer to the caller's stack.
 /// </summary>
 public sealed unsafe class WorkerPool : IDisposable
 {
@@ -21,14 +21,22 @@ public sealed unsafe class WorkerPool : IDisposable
     // hold a core hostage when training pauses.
     private static readonly long SpinTicks = Stopwatch.Frequency / 5_000;
 
+    // 5 µs: a spinning helper on a distant core starts its part within about 3 µs (a generation
+    // seen, a claim won: two cache-line trips of up to 1.5 µs each on this project's machines).
+    private static readonly long TakeOverTicks = Stopwatch.Frequency / 200_000;
+
     private readonly Helper[] _helpers;
 
     // High 32 bits: the job's generation; low 32 bits: how many threads have parts in it. A helper
-    // reads both at once: one with parts knows the job cannot finish without it, so the job's fields
-    // stay put while it runs; one without parts touches nothing and waits for the next generation.
+    // without parts touches nothing and waits for the next generation.
     private long _state;
     private int _generation;
     private int _parts;
+
+    // One flag per part, set by the thread that runs it. The job's fields are written before the
+    // flags are cleared, so a thread that wins a flag sees the job it belongs to, even when it woke
+    // up late and the job it was woken for has long finished. Unused flags stay set.
+    private int[] _claims = [];
     private int _completed;
     private void* _job;
     private delegate*<void*, int, void> _invoke;
@@ -79,15 +87,17 @@ public sealed unsafe class WorkerPool : IDisposable
             _parts = parts;
             _completed = 0;
             _failure = null;
+            OpenClaims(parts);
             Interlocked.Exchange(ref _state, ((long)unchecked(++_generation) << 32) | (uint)Math.Min(parts, Threads));
             foreach (var helper in _helpers)
             {
                 if (Interlocked.Exchange(ref helper.Parked, 0) == 1) helper.Signal.Release();
             }
 
-            RunParts(0);
-            var spin = default(SpinWait);
-            while (Volatile.Read(ref _completed) < parts) spin.SpinOnce(sleep1Threshold: -1);
+            var start = Stopwatch.GetTimestamp();
+            RunOwnParts(0);
+            var end = Stopwatch.GetTimestamp();
+            WaitForTheRest(parts, takeOverAt: end + Math.Min(end - start, TakeOverTicks));
             job = local;
             _job = null;
             if (_failure is { } failure)
@@ -118,24 +128,60 @@ public sealed unsafe class WorkerPool : IDisposable
     private static void Invoke<TJob>(void* job, int part) where TJob : struct, IParallelJob =>
         Unsafe.AsRef<TJob>(job).Execute(part);
 
-    private void RunParts(int thread)
+    private void OpenClaims(int parts)
     {
-        for (var part = thread; part < _parts; part += Threads)
+        if (_claims.Length < parts)
         {
-            try
+            var grown = new int[parts];
+            Array.Fill(grown, 1);
+            _claims = grown;
+        }
+
+        for (var part = 0; part < parts; part++) Volatile.Write(ref _claims[part], 0);
+    }
+
+    private void RunOwnParts(int thread)
+    {
+        var parts = Volatile.Read(ref _parts);
+        for (var part = thread; part < parts; part += Threads) TryRun(part);
+    }
+
+    // After a short grace the caller runs any part no helper has started: a helper that is merely
+    // a little late keeps its rows, and one the OS has not scheduled does not hold the job up.
+    private void WaitForTheRest(int parts, long takeOverAt)
+    {
+        var spin = default(SpinWait);
+        var tookOver = false;
+        while (Volatile.Read(ref _completed) < parts)
+        {
+            if (!tookOver && Stopwatch.GetTimestamp() >= takeOverAt)
             {
-                _invoke(_job, part);
+                tookOver = true;
+                for (var part = 0; part < parts; part++) TryRun(part);
+                continue;
             }
+
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+    }
+
+    private void TryRun(int part)
+    {
+        var claims = Volatile.Read(ref _claims);
+        if (part >= claims.Length || Interlocked.Exchange(ref claims[part], 1) != 0) return;
+        try
+        {
+            _invoke(_job, part);
+        }
 #pragma warning disable CA1031 // Any exception from a part must reach the caller, not end the thread.
-            catch (Exception e)
+        catch (Exception e)
 #pragma warning restore CA1031
-            {
-                Interlocked.CompareExchange(ref _failure, e, null);
-            }
-            finally
-            {
-                Interlocked.Increment(ref _completed);
-            }
+        {
+            Interlocked.CompareExchange(ref _failure, e, null);
+        }
+        finally
+        {
+            Interlocked.Increment(ref _completed);
         }
     }
 
@@ -148,7 +194,7 @@ public sealed unsafe class WorkerPool : IDisposable
             var state = WaitForNewGeneration(helper, seen);
             if (_disposed) return;
             seen = (int)(state >> 32);
-            if (helper.Index < (int)state) RunParts(helper.Index);
+            if (helper.Index < (int)state) RunOwnParts(helper.Index);
         }
     }
 
