@@ -11,9 +11,10 @@ namespace Hybrid.Engine.Kernels;
 /// cache for the next pass that reads them, instead of crossing to the other core (see
 /// docs/threads.md). A part no helper has started a few microseconds after the caller finished its
 /// own is run by the caller, so a helper the OS has not scheduled (two cores shared with the JIT's
-/// background compiler, say) does not hold the job up. Helpers spin briefly after each job, so back-to-back jobs (the products of one training
-/// step) fork and join in about a microsecond, then park so an idle pool costs nothing. A call allocates nothing: the job is a
-/// struct reached through a pointer to the caller's stack.
+/// background compiler, say) does not hold the job up. Helpers spin briefly after each job, so
+/// back-to-back jobs (the products of one training step) fork and join in about a microsecond, then
+/// park so an idle pool costs nothing. A call allocates nothing: the job is a struct reached through
+/// a pointer to the caller's stack.
 /// </summary>
 public sealed unsafe class WorkerPool : IDisposable
 {
