@@ -19,6 +19,7 @@
 // skip and for none). For 784-256-128-10 with the dense skip, Hybrid's default, that is 1,408,512.
 #load "_build.fsx"
 #load "_load.fsx"
+#load "_jit.fsx"
 
 open System
 open System.Diagnostics
@@ -108,37 +109,6 @@ let dataFor =
             data
 
 type Measurement = { Train: float; Infer: float; AllocatedPerStep: float }
-
-/// CPU ticks used so far by the runtime's tiered-compilation thread (0 where /proc is missing).
-let tieringTicks () =
-    try
-        Directory.GetDirectories "/proc/self/task"
-        |> Array.sumBy (fun task ->
-            if File.ReadAllText(Path.Combine(task, "comm")).StartsWith ".NET Tier" then
-                let stat = File.ReadAllText(Path.Combine(task, "stat"))
-                let fields = stat.Substring(stat.LastIndexOf ')' + 2).Split ' '
-                int64 fields[11] + int64 fields[12] // utime and stime, fields 14 and 15 of stat
-            else
-                0L)
-    with :? IOException ->
-        0L
-
-/// fsi keeps the JIT's background compiler busy for several seconds after a script starts (tiering
-/// up its own compiler), and on a 2-core machine that thread takes a core from a 2-thread
-/// measurement: MNIST batch 128 on 2 threads gave anywhere from 32k to 188k samples/s in fresh runs.
-/// Waits, at most 30 s, until it has used no CPU for half a second.
-let waitForQuietJit () =
-    let watch = Stopwatch.StartNew()
-    let mutable last = tieringTicks ()
-    let mutable quiet = false
-
-    while not quiet && watch.Elapsed.TotalSeconds < 30.0 do
-        Threading.Thread.Sleep 500
-        let now = tieringTicks ()
-        quiet <- now = last
-        last <- now
-
-    eprintfn "waited %.1f s for the JIT's background compiler to finish" watch.Elapsed.TotalSeconds
 
 /// Calls `work` until `seconds` have passed; returns the calls made and the seconds taken.
 let timed seconds (work: unit -> unit) =
@@ -378,7 +348,7 @@ let compare () =
         let threadCounts = [ 1; 2 ]
         let seconds = options.Seconds
         let warmup = min options.Warmup 0.5
-        waitForQuietJit ()
+        Jit.waitForQuietJit ()
         let watch = Stopwatch.StartNew()
         eprintfn "warming up the JIT..."
         measure (shapeOf (fst shapes.Head) options.Skip) 128 1 0.2 1.5 |> ignore
@@ -574,7 +544,7 @@ let damagedFilesPerSecond (shape: NetworkShape) count =
     float count / watch.Elapsed.TotalSeconds
 
 let single () =
-    waitForQuietJit ()
+    Jit.waitForQuietJit ()
     let shape = shapeOf options.Shape options.Skip
     let m = measure shape options.Batch options.Threads options.Seconds options.Warmup
     let flop = float (trainFlopPerSample shape)
