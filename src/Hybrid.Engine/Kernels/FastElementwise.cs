@@ -6,9 +6,11 @@ namespace Hybrid.Engine.Kernels;
 
 /// <summary>
 /// The element-wise kernels on SIMD vectors, through the one dispatch loop in <see cref="Vectorized"/>.
-/// Given a <see cref="WorkerPool"/>, the ones that cost most per step (tanh, gathering the batch, clearing the gradients,
-/// weight decay and the optimizer update) share large buffers between its threads, cut at whole rows or whole vectors: the same bits for
-/// any thread count. The optimizer cuts where the products cut (see <see cref="FastMatrixProducts"/>).
+/// A training step runs the activations inside the products (<see cref="Epilogue"/>); these are their
+/// separate passes. Given a <see cref="WorkerPool"/>, the large ones (tanh, gathering the batch,
+/// clearing, weight decay and the optimizer update) share their buffers between its threads, cut at
+/// whole rows or whole vectors: the same bits for any thread count. Weight decay and the optimizer
+/// cut where the products cut (see <see cref="FastMatrixProducts"/>).
 /// </summary>
 public sealed unsafe class FastElementwise : IElementwiseKernels
 {
